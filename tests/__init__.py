@@ -1,0 +1,1 @@
+"""Tests for the Clarify integration, its API client and the Clarify emulator."""

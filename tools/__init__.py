@@ -1,0 +1,1 @@
+"""Developer tools for the Clarify Home Assistant integration (not shipped to users)."""
