@@ -12,7 +12,7 @@ CLARIFY_CACHE=${CLARIFY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clarify-ha}
 # Pins that are not Python test requirements (those live in requirements_test.txt).
 UV_VERSION=0.13.9
 HA_SERVER_VERSION=2026.11.0
-HA_FRONTEND_VERSION=20261028.8
+
 # Bump to force every environment to be rebuilt after a change in how it is built.
 ENV_LAYOUT=1
 

@@ -185,7 +185,9 @@ def test_other_languages_follow_english(strings: dict[str, Any]) -> None:
     def keys(node: Any, prefix: str = "") -> set[str]:
         if not isinstance(node, dict):
             return {prefix}
-        return {k for key, value in node.items() for k in keys(value, f"{prefix}.{key}")}
+        return {
+            k for key, value in node.items() for k in keys(value, f"{prefix}.{key}")
+        }
 
     english = keys(strings)
     for translations in sorted((INTEGRATION / "translations").glob("*.json")):
@@ -219,9 +221,8 @@ class _FlowUsage(ast.NodeVisitor):
             self.aborts.add("already_configured")
         elif name == "_abort_if_unique_id_mismatch":
             self.aborts.add(keywords.get("reason", "unique_id_mismatch"))
-        elif name == "async_update_reload_and_abort" or name == "async_update_and_abort":
-            if "reason" in keywords:
-                self.aborts.add(keywords["reason"])
+        elif name.startswith("async_update") and "reason" in keywords:
+            self.aborts.add(keywords["reason"])
         self.generic_visit(node)
 
     def visit_Assign(self, node: ast.Assign) -> None:
@@ -244,8 +245,12 @@ def _flow_usage() -> dict[str, _FlowUsage]:
     usage = {"config": _FlowUsage(), "options": _FlowUsage()}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            bases = {getattr(base, "id", getattr(base, "attr", "")) for base in node.bases}
-            section = "options" if any("OptionsFlow" in base for base in bases) else "config"
+            bases = {
+                getattr(base, "id", getattr(base, "attr", "")) for base in node.bases
+            }
+            section = (
+                "options" if any("OptionsFlow" in base for base in bases) else "config"
+            )
             usage[section].visit(node)
         else:
             usage["config"].visit(node)
@@ -263,11 +268,19 @@ def test_flow_strings_complete(strings: dict[str, Any]) -> None:
             data = step_strings.get("data", {})
             descriptions = step_strings.get("data_description", {})
             # The quality scale asks for a description of every field.
-            assert set(data) == set(descriptions), (section, step, set(data) ^ set(descriptions))
+            assert set(data) == set(descriptions), (
+                section,
+                step,
+                set(data) ^ set(descriptions),
+            )
         for error in usage.errors:
-            assert error in translated.get("error", {}), f"{section}.error.{error} missing"
+            assert error in translated.get("error", {}), (
+                f"{section}.error.{error} missing"
+            )
         for reason in usage.aborts:
-            assert reason in translated.get("abort", {}), f"{section}.abort.{reason} missing"
+            assert reason in translated.get("abort", {}), (
+                f"{section}.abort.{reason} missing"
+            )
 
 
 def _translation_keys_raised() -> set[str]:

@@ -1,0 +1,274 @@
+"""Config flow for Clarify: connect, re-authenticate and reconfigure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import logging
+from typing import Any
+
+import orjson
+import voluptuous as vol
+
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigFlow,
+    ConfigFlowResult,
+)
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .api import (
+    DEFAULT_API_URL,
+    ClarifyAuthError,
+    ClarifyClient,
+    ClarifyCredentials,
+    ClarifyError,
+    ClarifyForbiddenError,
+    ClarifyRetryableError,
+    InvalidApiUrlError,
+    InvalidCredentialsError,
+)
+from .const import (
+    CONF_API_URL,
+    CONF_CREDENTIALS_FILE,
+    CONF_INTEGRATION_ID,
+    CONF_SECRET,
+    DOMAIN,
+)
+from .entry import entry_data_from_credentials
+
+_LOGGER = logging.getLogger(__name__)
+
+STEP_CREDENTIALS_FILE = "credentials_file"
+STEP_BASIC_AUTH = "basic_auth"
+AUTH_STEPS = [STEP_CREDENTIALS_FILE, STEP_BASIC_AUTH]
+
+# Where Clarify's console lets an admin create an integration and its credentials.
+CONSOLE_URL = "https://app.clarify.io"
+
+_URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+_PASSWORD_SELECTOR = TextSelector(
+    TextSelectorConfig(type=TextSelectorType.PASSWORD, autocomplete="off")
+)
+_FILE_SELECTOR = TextSelector(TextSelectorConfig(multiline=True))
+_TEXT_SELECTOR = TextSelector()
+
+# Which form field a locally rejected input belongs to, by the `field` the API
+# module reports: keyword names for typed fields, JSON paths inside a file.
+_LOCAL_ERRORS = {
+    "invalid_json": "invalid_json",
+    "not_an_object": "invalid_json",
+    "missing": "missing_field",
+    "invalid_format": "invalid_integration_id",
+    "unknown_type": "unknown_credentials_type",
+    "id_mismatch": "id_mismatch",
+}
+_BASIC_FIELDS = {
+    "integration_id": CONF_INTEGRATION_ID,
+    "password": CONF_SECRET,
+    "api_url": CONF_API_URL,
+}
+
+
+class ClarifyConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Connect Home Assistant to one Clarify integration."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user choose how to authenticate."""
+        return self.async_show_menu(
+            step_id="user",
+            menu_options=AUTH_STEPS,
+            description_placeholders={"console_url": CONSOLE_URL},
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Clarify rejected the stored credentials: ask for new ones."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user choose how to provide the new credentials."""
+        return self.async_show_menu(
+            step_id="reauth_confirm",
+            menu_options=AUTH_STEPS,
+            description_placeholders={
+                CONF_INTEGRATION_ID: self._get_reauth_entry().unique_id or ""
+            },
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Let the user change the credentials or the API URL."""
+        return self.async_show_menu(
+            step_id="reconfigure",
+            menu_options=AUTH_STEPS,
+            description_placeholders={
+                CONF_INTEGRATION_ID: self._get_reconfigure_entry().unique_id or ""
+            },
+        )
+
+    async def async_step_credentials_file(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take the credentials file Clarify hands out, pasted as text."""
+        errors: dict[str, str] = {}
+        placeholders = {"default_api_url": DEFAULT_API_URL}
+        if user_input is not None:
+            try:
+                credentials = ClarifyCredentials.from_credentials_file(
+                    user_input[CONF_CREDENTIALS_FILE],
+                    api_url=user_input.get(CONF_API_URL) or None,
+                )
+            except InvalidCredentialsError as err:
+                # Only the URL typed into the form has a field of its own; every
+                # other problem is inside the pasted file, named by its JSON path.
+                field = (
+                    CONF_API_URL if err.field == "api_url" else CONF_CREDENTIALS_FILE
+                )
+                errors[field] = _local_error(err)
+                placeholders["field"] = err.field
+            else:
+                if not (errors := await self._async_check(credentials)):
+                    return await self._async_finish(
+                        credentials, _file_name(user_input[CONF_CREDENTIALS_FILE])
+                    )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_CREDENTIALS_FILE): _FILE_SELECTOR,
+                vol.Optional(CONF_API_URL): _URL_SELECTOR,
+            }
+        )
+        # A secret is never handed back to the form: the user pastes it again.
+        suggested = {
+            key: value
+            for key, value in (user_input or self._current_values()).items()
+            if key == CONF_API_URL
+        }
+        return self.async_show_form(
+            step_id=STEP_CREDENTIALS_FILE,
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_basic_auth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take an integration ID and its Basic-auth password."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                credentials = ClarifyCredentials.from_basic(
+                    user_input[CONF_INTEGRATION_ID],
+                    user_input[CONF_SECRET],
+                    user_input[CONF_API_URL],
+                )
+            except InvalidCredentialsError as err:
+                errors[_BASIC_FIELDS[err.field]] = (
+                    "required" if err.reason == "missing" else _local_error(err)
+                )
+            else:
+                if not (errors := await self._async_check(credentials)):
+                    return await self._async_finish(credentials, None)
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_INTEGRATION_ID): _TEXT_SELECTOR,
+                vol.Required(CONF_SECRET): _PASSWORD_SELECTOR,
+                vol.Required(CONF_API_URL, default=DEFAULT_API_URL): _URL_SELECTOR,
+            }
+        )
+        suggested = {
+            key: value
+            for key, value in (user_input or self._current_values()).items()
+            if key != CONF_SECRET
+        }
+        return self.async_show_form(
+            step_id=STEP_BASIC_AUTH,
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+        )
+
+    def _current_values(self) -> dict[str, Any]:
+        """The stored values a reauth or reconfigure form starts from."""
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+        elif self.source == SOURCE_RECONFIGURE:
+            entry = self._get_reconfigure_entry()
+        else:
+            return {}
+        return {
+            CONF_INTEGRATION_ID: entry.data[CONF_INTEGRATION_ID],
+            CONF_API_URL: entry.data[CONF_API_URL],
+        }
+
+    async def _async_check(self, credentials: ClarifyCredentials) -> dict[str, str]:
+        """Ask Clarify whether it accepts the credentials; map failures to errors."""
+        client = ClarifyClient(async_get_clientsession(self.hass), credentials)
+        try:
+            await client.check_credentials()
+        except ClarifyForbiddenError:
+            return {"base": "forbidden"}
+        except ClarifyAuthError:
+            return {"base": "invalid_auth"}
+        except ClarifyRetryableError:
+            return {"base": "cannot_connect"}
+        except ClarifyError:
+            _LOGGER.exception(
+                "Unexpected answer from Clarify while checking credentials"
+            )
+            return {"base": "unknown"}
+        return {}
+
+    async def _async_finish(
+        self, credentials: ClarifyCredentials, name: str | None
+    ) -> ConfigFlowResult:
+        """Create the entry, or update the one being re-authenticated or reconfigured."""
+        await self.async_set_unique_id(credentials.integration_id)
+        data = entry_data_from_credentials(credentials)
+        if self.source == SOURCE_USER:
+            self._abort_if_unique_id_configured()
+            return self.async_create_entry(
+                title=name or f"Clarify {credentials.integration_id}", data=data
+            )
+        # The entry's buffered readings belong to its integration: credentials of
+        # another integration would send them somewhere else.
+        self._abort_if_unique_id_mismatch(reason="wrong_integration")
+        if self.source == SOURCE_REAUTH:
+            entry = self._get_reauth_entry()
+            reason = "reauth_successful"
+        else:
+            entry = self._get_reconfigure_entry()
+            reason = "reconfigure_successful"
+        # The entry's update listener reloads it when the credentials changed.
+        # (The flow's own update-and-reload helpers differ between the releases
+        # this integration supports; updating the entry works on all of them.)
+        self.hass.config_entries.async_update_entry(entry, data=data)
+        return self.async_abort(reason=reason)
+
+
+def _local_error(err: InvalidCredentialsError) -> str:
+    """The translated error key of an input rejected before anything was sent."""
+    if isinstance(err, InvalidApiUrlError):
+        return "insecure_api_url" if err.reason == "insecure_url" else "invalid_api_url"
+    return _LOCAL_ERRORS[err.reason]
+
+
+def _file_name(document: str) -> str | None:
+    """The integration's name from a credentials file already validated as one."""
+    name = orjson.loads(document).get("name")
+    return (name.strip() or None) if isinstance(name, str) else None
