@@ -2,29 +2,70 @@
 
 from __future__ import annotations
 
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.loader import async_get_integration
 
 from .api import ClarifyClient
-from .entry import ClarifyConfigEntry, ClarifyData, credentials_from_entry
+from .const import DOMAIN
+from .entry import (
+    ClarifyConfigEntry,
+    ClarifyData,
+    ClarifyOptions,
+    credentials_from_entry,
+)
+from .exporter import ClarifyExporter, async_load_buffer, buffer_store
+from .services import async_setup_services
+
+PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the integration's actions."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> bool:
-    """Set up Clarify from a config entry."""
-    client = ClarifyClient(async_get_clientsession(hass), credentials_from_entry(entry))
-    entry.runtime_data = ClarifyData(client=client)
+    """Start streaming the entry's entities into Clarify."""
+    integration = await async_get_integration(hass, DOMAIN)
+    client = ClarifyClient(
+        async_get_clientsession(hass),
+        credentials_from_entry(entry),
+        user_agent=f"clarify-home-assistant/{integration.version}",
+    )
+    store = buffer_store(hass, entry.entry_id)
+    exporter = ClarifyExporter(
+        hass, entry, client, await async_load_buffer(store), store
+    )
+    entry.runtime_data = ClarifyData(client=client, exporter=exporter)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    exporter.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> bool:
-    """Unload a config entry."""
-    return True
+    """Stop streaming, after one last attempt to send what is buffered."""
+    await entry.runtime_data.exporter.async_stop()
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> None:
+    """Forget the entry's unsent readings along with the entry."""
+    await buffer_store(hass, entry.entry_id).async_remove()
 
 
 async def _async_update_listener(
     hass: HomeAssistant, entry: ClarifyConfigEntry
 ) -> None:
-    """Reload the entry when reauth or reconfigure changed its credentials."""
+    """Apply changed options live; reload only when the credentials changed."""
     if credentials_from_entry(entry) != entry.runtime_data.client.credentials:
         hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    entry.runtime_data.exporter.async_apply_options(ClarifyOptions.from_entry(entry))

@@ -13,11 +13,24 @@ from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
     SOURCE_USER,
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    OptionsFlow,
 )
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
@@ -36,12 +49,21 @@ from .api import (
 )
 from .const import (
     CONF_API_URL,
+    CONF_ATTRIBUTE,
     CONF_CREDENTIALS_FILE,
+    CONF_ENTITIES,
+    CONF_ENTITY,
+    CONF_FLUSH_INTERVAL,
+    CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
     CONF_SECRET,
+    DEFAULT_FLUSH_INTERVAL,
     DOMAIN,
+    MAX_FLUSH_INTERVAL,
+    MIN_FLUSH_INTERVAL,
 )
-from .entry import entry_data_from_credentials
+from .entry import ClarifyOptions, EntityMapping, entry_data_from_credentials
+from .signals import default_input_key, is_valid_input_key
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,6 +103,12 @@ class ClarifyConfigFlow(ConfigFlow, domain=DOMAIN):
 
     VERSION = 1
     MINOR_VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> ClarifyOptionsFlow:
+        """Choose the entities to send, their input keys and the send interval."""
+        return ClarifyOptionsFlow()
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
@@ -254,11 +282,218 @@ class ClarifyConfigFlow(ConfigFlow, domain=DOMAIN):
         else:
             entry = self._get_reconfigure_entry()
             reason = "reconfigure_successful"
-        # The entry's update listener reloads it when the credentials changed.
+        # The entry's update listener reloads it when the credentials changed;
+        # unchanged ones (Clarify accepts them again) need the reload to resume.
         # (The flow's own update-and-reload helpers differ between the releases
-        # this integration supports; updating the entry works on all of them.)
-        self.hass.config_entries.async_update_entry(entry, data=data)
+        # this integration supports; this works on all of them.)
+        if not self.hass.config_entries.async_update_entry(entry, data=data):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
         return self.async_abort(reason=reason)
+
+
+class ClarifyOptionsFlow(OptionsFlow):
+    """Choose what to send to Clarify; applied at once, without losing readings."""
+
+    # The registry id (or entity ID) of the mapping the "mapping" step edits.
+    _editing: str
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer the three things that can be changed."""
+        return self.async_show_menu(
+            step_id="init", menu_options=["entities", "entity", "settings"]
+        )
+
+    async def async_step_entities(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick the entities to send; new ones start with their entity ID as key."""
+        registry = er.async_get(self.hass)
+        current = {
+            entity_id: mapping
+            for mapping in self._options().mappings
+            if (entity_id := er.async_resolve_entity_id(registry, mapping.entity))
+        }
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
+        if user_input is not None:
+            mappings = []
+            for entity_id in user_input[CONF_ENTITIES]:
+                if (mapping := current.get(entity_id)) is None:
+                    registry_entry = registry.async_get(entity_id)
+                    mapping = EntityMapping(
+                        entity=registry_entry.id if registry_entry else entity_id,
+                        input_key=default_input_key(entity_id),
+                    )
+                mappings.append(mapping)
+            if duplicate := _duplicate_key(mappings):
+                errors[CONF_ENTITIES] = "duplicate_key"
+                placeholders[CONF_INPUT_KEY] = duplicate
+            else:
+                return self._async_save(mappings=mappings)
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_ENTITIES, default=[]): EntitySelector(
+                    EntitySelectorConfig(multiple=True)
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="entities",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or {CONF_ENTITIES: list(current)}
+            ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    async def async_step_entity(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Pick one of the chosen entities to change its input key or attribute."""
+        mappings = self._options().mappings
+        if not mappings:
+            return self.async_abort(reason="no_entities")
+        if user_input is not None:
+            self._editing = user_input[CONF_ENTITY]
+            return await self.async_step_mapping()
+        registry = er.async_get(self.hass)
+        choices = [
+            SelectOptionDict(
+                value=mapping.entity,
+                label=f"{_entity_label(self.hass, entity_id)} → {mapping.input_key}"
+                if (entity_id := er.async_resolve_entity_id(registry, mapping.entity))
+                else mapping.input_key,
+            )
+            for mapping in mappings
+        ]
+        return self.async_show_form(
+            step_id="entity",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ENTITY): SelectSelector(
+                        SelectSelectorConfig(
+                            options=choices, mode=SelectSelectorMode.DROPDOWN
+                        )
+                    )
+                }
+            ),
+        )
+
+    async def async_step_mapping(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the input key of one entity, or send one of its attributes."""
+        mappings = list(self._options().mappings)
+        index = next(i for i, m in enumerate(mappings) if m.entity == self._editing)
+        mapping = mappings[index]
+        entity_id = er.async_resolve_entity_id(er.async_get(self.hass), mapping.entity)
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            key = user_input[CONF_INPUT_KEY].strip()
+            mappings[index] = EntityMapping(
+                mapping.entity, key, user_input.get(CONF_ATTRIBUTE) or None
+            )
+            if not is_valid_input_key(key):
+                errors[CONF_INPUT_KEY] = "invalid_input_key"
+            elif _duplicate_key(mappings):
+                errors[CONF_INPUT_KEY] = "duplicate_key"
+            else:
+                return self._async_save(mappings=mappings)
+        state = self.hass.states.get(entity_id) if entity_id else None
+        attributes = sorted(state.attributes) if state else []
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_INPUT_KEY): TextSelector(),
+                vol.Optional(CONF_ATTRIBUTE): SelectSelector(
+                    SelectSelectorConfig(
+                        options=attributes,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+            }
+        )
+        suggested = user_input or mapping.as_option()
+        return self.async_show_form(
+            step_id="mapping",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders={
+                CONF_ENTITY: _entity_label(self.hass, entity_id or mapping.entity),
+                CONF_INPUT_KEY: (user_input or {}).get(CONF_INPUT_KEY, ""),
+            },
+        )
+
+    async def async_step_settings(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change how often readings are sent."""
+        if user_input is not None:
+            return self._async_save(
+                flush_interval=int(user_input[CONF_FLUSH_INTERVAL])
+            )
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_FLUSH_INTERVAL, default=DEFAULT_FLUSH_INTERVAL
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_FLUSH_INTERVAL,
+                        max=MAX_FLUSH_INTERVAL,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                )
+            }
+        )
+        return self.async_show_form(
+            step_id="settings",
+            data_schema=self.add_suggested_values_to_schema(
+                schema,
+                {
+                    CONF_FLUSH_INTERVAL: int(
+                        self._options().flush_interval.total_seconds()
+                    )
+                },
+            ),
+        )
+
+    def _options(self) -> ClarifyOptions:
+        return ClarifyOptions.from_entry(self.config_entry)
+
+    def _async_save(
+        self,
+        *,
+        mappings: list[EntityMapping] | None = None,
+        flush_interval: int | None = None,
+    ) -> ConfigFlowResult:
+        """Store the options; the running entry applies them without a restart."""
+        options = dict(self.config_entry.options)
+        if mappings is not None:
+            options[CONF_ENTITIES] = [mapping.as_option() for mapping in mappings]
+        if flush_interval is not None:
+            options[CONF_FLUSH_INTERVAL] = flush_interval
+        return self.async_create_entry(data=options)
+
+
+def _duplicate_key(mappings: list[EntityMapping]) -> str | None:
+    """An input key used by two mappings, if any: each key feeds one signal."""
+    seen: set[str] = set()
+    for mapping in mappings:
+        if mapping.input_key in seen:
+            return mapping.input_key
+        seen.add(mapping.input_key)
+    return None
+
+
+def _entity_label(hass: HomeAssistant, entity_id: str) -> str:
+    """How the forms name an entity: its friendly name and entity ID."""
+    state = hass.states.get(entity_id)
+    name = state.name if state else None
+    return f"{name} ({entity_id})" if name and name != entity_id else entity_id
 
 
 def _local_error(err: InvalidCredentialsError) -> str:

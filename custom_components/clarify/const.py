@@ -15,3 +15,17 @@ CONF_API_URL: Final = "api_url"
 
 # Config flow form fields that are not stored as they are.
 CONF_CREDENTIALS_FILE: Final = "credentials_file"
+
+# Config entry options.
+CONF_ENTITIES: Final = "entities"
+CONF_FLUSH_INTERVAL: Final = "flush_interval"
+CONF_BUFFER_CAPACITY: Final = "buffer_capacity"
+# One mapping of CONF_ENTITIES: the entity (registry id, or entity ID for an
+# entity without a registry entry), its input key and the optional attribute.
+CONF_ENTITY: Final = "entity"
+CONF_INPUT_KEY: Final = "input_key"
+CONF_ATTRIBUTE: Final = "attribute"
+
+DEFAULT_FLUSH_INTERVAL: Final = 60
+MIN_FLUSH_INTERVAL: Final = 10
+MAX_FLUSH_INTERVAL: Final = 3600

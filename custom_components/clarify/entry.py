@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.config_entries import ConfigEntry
 
 from .api import ClarifyClient, ClarifyCredentials
 from .const import (
     CONF_API_URL,
+    CONF_ATTRIBUTE,
     CONF_AUTH_TYPE,
     CONF_CLIENT_ID,
+    CONF_ENTITIES,
+    CONF_ENTITY,
+    CONF_FLUSH_INTERVAL,
+    CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
     CONF_SECRET,
+    DEFAULT_FLUSH_INTERVAL,
 )
+
+if TYPE_CHECKING:
+    from .exporter import ClarifyExporter
 
 
 @dataclass(slots=True)
@@ -22,6 +33,7 @@ class ClarifyData:
     """What a loaded entry holds while it runs."""
 
     client: ClarifyClient
+    exporter: ClarifyExporter
 
 
 type ClarifyConfigEntry = ConfigEntry[ClarifyData]
@@ -48,3 +60,58 @@ def entry_data_from_credentials(credentials: ClarifyCredentials) -> dict[str, An
         CONF_SECRET: credentials.secret,
         CONF_API_URL: credentials.api_url,
     }
+
+
+@dataclass(frozen=True, slots=True)
+class EntityMapping:
+    """One chosen entity and the Clarify input key its readings go to.
+
+    `entity` is the entity's registry id, so that renaming the entity keeps
+    feeding the same signal; an entity without a registry entry is named by its
+    entity ID instead.
+    """
+
+    entity: str
+    input_key: str
+    attribute: str | None = None
+
+    @classmethod
+    def from_option(cls, option: Mapping[str, Any]) -> EntityMapping:
+        """Read a mapping as the options flow stores it."""
+        return cls(
+            entity=option[CONF_ENTITY],
+            input_key=option[CONF_INPUT_KEY],
+            attribute=option.get(CONF_ATTRIBUTE) or None,
+        )
+
+    def as_option(self) -> dict[str, Any]:
+        """The mapping as the options store it."""
+        option: dict[str, Any] = {
+            CONF_ENTITY: self.entity,
+            CONF_INPUT_KEY: self.input_key,
+        }
+        if self.attribute:
+            option[CONF_ATTRIBUTE] = self.attribute
+        return option
+
+
+@dataclass(frozen=True, slots=True)
+class ClarifyOptions:
+    """What the user chose to send, and how often."""
+
+    mappings: tuple[EntityMapping, ...]
+    flush_interval: timedelta
+
+    @classmethod
+    def from_entry(cls, entry: ConfigEntry[Any]) -> ClarifyOptions:
+        """Read an entry's options, with defaults for what was never set."""
+        options = entry.options
+        return cls(
+            mappings=tuple(
+                EntityMapping.from_option(option)
+                for option in options.get(CONF_ENTITIES, ())
+            ),
+            flush_interval=timedelta(
+                seconds=options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL)
+            ),
+        )

@@ -42,7 +42,9 @@ class RateLimiter:
         self._interval = interval
         self._next_free: dict[tuple[str, str], float] = {}
 
-    def reserve(self, key: tuple[str, str], now: float, max_wait: float) -> float | None:
+    def reserve(
+        self, key: tuple[str, str], now: float, max_wait: float
+    ) -> float | None:
         """Reserve the next slot for `key`.
 
         Returns:

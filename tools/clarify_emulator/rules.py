@@ -216,7 +216,9 @@ def _check_params_object(
 
 def _check_integration(errors: _Collector, value: object) -> str:
     if value is not None and check_integration_id(value) is None:
-        errors.add(("integration",), "must be an integration ID matching ^[a-v0-9]{20}$")
+        errors.add(
+            ("integration",), "must be an integration ID matching ^[a-v0-9]{20}$"
+        )
     return value if isinstance(value, str) else ""
 
 
@@ -298,9 +300,7 @@ def _check_series(
         errors.add(path, "must be an array")
         return None
     if expected is not None and len(values) != expected:
-        errors.add(
-            path, f"has {len(values)} values but times has {expected} entries"
-        )
+        errors.add(path, f"has {len(values)} values but times has {expected} entries")
         return None
     checked: list[float | None] = []
     for index, value in enumerate(values):
@@ -326,22 +326,6 @@ def check_number(value: object) -> tuple[float | None, str | None]:
     if not math.isfinite(number):
         return None, "must be finite"
     return number, None
-
-
-_SIGNAL_FIELDS: Final = frozenset(
-    {
-        "name",
-        "description",
-        "labels",
-        "engUnit",
-        "sourceType",
-        "valueType",
-        "enumValues",
-        "sampleInterval",
-        "gapDetection",
-        "annotations",
-    }
-)
 
 
 def validate_save_signals(params: object, *, api_version: str) -> SaveSignalsParams:
@@ -378,7 +362,7 @@ def validate_save_signals(params: object, *, api_version: str) -> SaveSignalsPar
                 errors.add(path, "input key must match ^[a-zA-Z0-9-_:.#+/]{1,128}$")
                 continue
             checked = _check_object(
-                errors, save, frozenset(), _SIGNAL_FIELDS, path
+                errors, save, frozenset(), frozenset(_SIGNAL_FIELD_CHECKS), path
             )
             if checked is not None:
                 signals[key] = _check_signal_save(errors, checked, path)
@@ -395,10 +379,11 @@ def _check_signal_save(
     read it as "reset to default", which is never what a client means to send.
     """
     for name, value in save.items():
-        field_path = (*path, name)
-        problem = _SIGNAL_FIELD_CHECKS[name](value)
+        check = _SIGNAL_FIELD_CHECKS.get(name)
+        # Unknown fields were already reported by _check_object.
+        problem = None if check is None else check(value)
         if problem is not None:
-            errors.add(field_path, problem)
+            errors.add((*path, name), problem)
     return dict(save)
 
 

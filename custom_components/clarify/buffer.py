@@ -1,0 +1,685 @@
+"""The bounded sample buffer and the frame builder.
+
+Readings wait here between Home Assistant's state machine and Clarify. The module is
+pure (standard library and orjson), so it is fast to test and to reason about:
+
+- `SampleBuffer.series` resolves an input key once, at setup; the handle's
+  `append` is the hot path, called from the event loop for every state change.
+- Per key, at most one reading per UTC second is kept: the last one appended wins,
+  as Clarify asks for at most one sample per second per signal.
+- The buffer is bounded: beyond its capacity the oldest pending reading is dropped,
+  and every drop is counted, overall and per key.
+- `SampleBuffer.take_frame` packs pending readings into the ``data`` object of one
+  `integration.insert` request. The readings stay in the buffer, in flight, until
+  the request's fate is known: `confirm` removes them, `release` puts them back,
+  `reject` removes only the series Clarify refused. Delivery is at least once.
+
+Times are integer microseconds since the Unix epoch, UTC (see `datetime_to_us`);
+values are finite floats. The caller guarantees both: checking them here would
+tax every state change for a mistake the caller makes once.
+"""
+
+from __future__ import annotations
+
+from array import array
+import base64
+import binascii
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+import heapq
+import itertools
+import math
+import sys
+from types import MappingProxyType
+from typing import Any, Final, Protocol, TypeIs
+
+import orjson
+
+DEFAULT_CAPACITY: Final = 1_440_000
+"""A day of 1,000 entities reporting once a minute."""
+
+DEFAULT_FRAME_BYTES: Final = 4 * 1024 * 1024
+"""Half of the ~8 MiB Clarify accepts per request."""
+
+STORAGE_VERSION: Final = 1
+
+_US: Final = 1_000_000
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_EPOCH_DATE: Final = date(1970, 1, 1)
+_ONE_US: Final = timedelta(microseconds=1)
+# The range `datetime` can represent; a restored time outside it could not be
+# formatted.
+_MIN_US: Final = (datetime(1, 1, 1, tzinfo=UTC) - _EPOCH) // _ONE_US
+_MAX_US: Final = (
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) - _EPOCH
+) // _ONE_US
+# Above every valid time: marks a series with no entry in the drop queue.
+_UNQUEUED: Final = _MAX_US + 1
+# Upper bounds of the encoded size of each part of a frame, separators included:
+# `{"times":[],"series":{}}`; a quoted time and its comma; the longest number
+# orjson writes (e.g. -1.2345678901234567e-300) and its comma; `null,`; and
+# `:[],` around each key besides the key itself.
+_FRAME_BYTES: Final = 24
+_TIME_BYTES: Final = 30
+_NUMBER_BYTES: Final = 25
+_NULL_BYTES: Final = 5
+_KEY_BYTES: Final = 4
+# Dropping from the front of a series only advances an offset; the dead prefix is
+# cut off once it is at least this long and half of the series.
+_COMPACT_AFTER: Final = 64
+
+
+def datetime_to_us(moment: datetime) -> int:
+    """Convert an aware datetime to integer microseconds since the Unix epoch.
+
+    Exact, unlike scaling `datetime.timestamp`, whose float is a microsecond
+    short for some times.
+    """
+    return (moment - _EPOCH) // _ONE_US
+
+
+def format_time(time_us: int) -> str:
+    """Format a time as RFC 3339 in UTC with exactly six fractional digits."""
+    return _format_times((time_us,))[0]
+
+
+def _format_times(times: Iterable[int]) -> list[str]:
+    """Format sorted times, computing each second's text only once."""
+    formatted: list[str] = []
+    append = formatted.append
+    last_second = last_day = None
+    day_text = prefix = ""
+    for time_us in times:
+        second, micro = divmod(time_us, _US)
+        if second != last_second:
+            last_second = second
+            day, second_of_day = divmod(second, 86_400)
+            if day != last_day:
+                last_day = day
+                day_text = (_EPOCH_DATE + timedelta(days=day)).isoformat()
+            hours, rest = divmod(second_of_day, 3600)
+            minutes, seconds = divmod(rest, 60)
+            prefix = f"{day_text}T{hours:02d}:{minutes:02d}:{seconds:02d}."
+        # zfill is twice as fast as a format specifier, and this runs per reading.
+        append(f"{prefix}{str(micro).zfill(6)}Z")
+    return formatted
+
+
+class BufferFormatError(ValueError):
+    """Saved buffer data is not something `SampleBuffer.to_dict` wrote."""
+
+    def __init__(self, problem: str) -> None:
+        """Say what is wrong with the data."""
+        super().__init__(f"Unusable saved buffer: {problem}")
+
+
+class Series(Protocol):
+    """The write handle of one input key, resolved once at setup."""
+
+    @property
+    def key(self) -> str:
+        """The input key the readings are sent under."""
+
+    def append(self, time_us: int, value: float, /) -> None:
+        """Buffer one reading; a later one in the same UTC second replaces it."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Frame:
+    """One `integration.insert` request's worth of readings, in flight.
+
+    `data_json` is the request's ``data`` object, for
+    `ClarifyClient.insert_encoded`. The readings stay in the buffer until the
+    frame is handed back to `confirm`, `release` or `reject`.
+    """
+
+    data_json: bytes = field(repr=False)
+    keys: tuple[str, ...]
+    sample_count: int
+    oldest_us: int
+    newest_us: int
+
+
+class SampleBuffer:
+    """Readings waiting to be sent to Clarify, bounded and counted.
+
+    Not thread safe: everything runs in Home Assistant's event loop.
+    """
+
+    __slots__ = ("_flight", "_frame", "_ledger")
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        """Create an empty buffer that holds at most `capacity` readings."""
+        self._ledger = _Ledger(_checked_capacity(capacity))
+        self._frame: Frame | None = None
+        self._flight: tuple[_Series, ...] = ()
+
+    def series(self, key: str) -> Series:
+        """Return the write handle of an input key, creating it on first use."""
+        if (series := self._ledger.series.get(key)) is None:
+            series = self._ledger.add_series(key)
+        return series
+
+    def __len__(self) -> int:
+        """Return the number of readings buffered, in flight included."""
+        return self._ledger.count
+
+    @property
+    def capacity(self) -> int:
+        """The most readings the buffer holds, in flight included."""
+        return self._ledger.capacity
+
+    @capacity.setter
+    def capacity(self, capacity: int) -> None:
+        """Change the bound; the oldest pending readings beyond it are dropped now."""
+        ledger = self._ledger
+        ledger.capacity = _checked_capacity(capacity)
+        ledger.shed()
+
+    @property
+    def dropped(self) -> int:
+        """How many readings were dropped for lack of room, ever."""
+        return self._ledger.dropped
+
+    @property
+    def dropped_by_key(self) -> Mapping[str, int]:
+        """How many readings of each input key were dropped for lack of room."""
+        return MappingProxyType(self._ledger.dropped_by_key)
+
+    @property
+    def oldest_us(self) -> int | None:
+        """The time of the oldest reading buffered, in flight included."""
+        return min(
+            (
+                oldest
+                for series in self._ledger.series.values()
+                if (oldest := series.oldest()) is not None
+            ),
+            default=None,
+        )
+
+    @property
+    def in_flight(self) -> Frame | None:
+        """The frame taken and not yet confirmed, released or rejected."""
+        return self._frame
+
+    def counts_by_key(self) -> dict[str, int]:
+        """Return how many readings each input key has buffered, in flight included."""
+        return {
+            key: count
+            for key, series in self._ledger.series.items()
+            if (count := series.count())
+        }
+
+    def take_frame(self, max_bytes: int = DEFAULT_FRAME_BYTES) -> Frame | None:
+        """Pack the oldest pending readings into a frame and mark them in flight.
+
+        Clarify's format is a dense matrix: one value or null per key per time.
+        Readings of different entities rarely share a time, so the frame is filled
+        with whole keys, the one with the oldest pending reading first, for as long
+        as a conservative estimate of the encoded size stays within `max_bytes`;
+        keys that do share times pack densely. A key too big on its own
+        contributes its oldest readings. Return None when nothing is pending.
+
+        Raises:
+            RuntimeError: another frame is still in flight.
+            ValueError: `max_bytes` cannot hold even one reading.
+
+        """
+        if self._frame is not None:
+            raise RuntimeError("A frame is already in flight")
+        queue = sorted(
+            (series.times[series.head], series.seq, series)
+            for series in self._ledger.series.values()
+            if len(series.times) > series.head
+        )
+        if not queue:
+            return None
+
+        budget = max_bytes - _FRAME_BYTES
+        chosen: list[tuple[_Series, int]] = []
+        frame_times: set[int] = set()
+        fixed_bytes = sample_count = 0
+        for _, _, series in queue:
+            pending = series.times[series.head :]
+            new_times = set(pending)
+            new_times.difference_update(frame_times)
+            key_count = len(chosen) + 1
+            time_count = len(frame_times) + len(new_times)
+            samples = sample_count + len(pending)
+            size = (
+                fixed_bytes
+                + series.frame_bytes
+                + time_count * _TIME_BYTES
+                + samples * _NUMBER_BYTES
+                + (key_count * time_count - samples) * _NULL_BYTES
+            )
+            if size <= budget:
+                chosen.append((series, len(pending)))
+                frame_times.update(new_times)
+                fixed_bytes += series.frame_bytes
+                sample_count = samples
+                continue
+            if not chosen:
+                # Alone, a key has no nulls: its times are sorted and unique.
+                count = (budget - series.frame_bytes) // (_TIME_BYTES + _NUMBER_BYTES)
+                if count < 1:
+                    raise ValueError(f"max_bytes={max_bytes} cannot hold a reading")
+                chosen.append((series, count))
+                frame_times.update(pending[:count])
+                sample_count = count
+            break
+
+        times = sorted(frame_times)
+        all_times = array("q", times)
+        index: dict[int, int] | None = None
+        rows: dict[str, Sequence[float | None]] = {}
+        for series, count in chosen:
+            key_times, key_values = series.take(count)
+            if key_times == all_times:
+                # Keys that share every time (a common clock) need no placing.
+                rows[series.key] = key_values.tolist()
+                continue
+            if index is None:
+                index = {time_us: position for position, time_us in enumerate(times)}
+            row: list[float | None] = [None] * len(times)
+            for time_us, value in zip(key_times, key_values, strict=True):
+                row[index[time_us]] = value
+            rows[series.key] = row
+
+        self._flight = tuple(series for series, _ in chosen)
+        self._frame = Frame(
+            data_json=orjson.dumps({"times": _format_times(times), "series": rows}),
+            keys=tuple(rows),
+            sample_count=sample_count,
+            oldest_us=times[0],
+            newest_us=times[-1],
+        )
+        return self._frame
+
+    def confirm(self, frame: Frame) -> None:
+        """Forget the frame's readings: Clarify has stored them."""
+        for series in self._land(frame):
+            self._ledger.count -= series.discard_flight()
+
+    def release(self, frame: Frame) -> None:
+        """Make the frame's readings pending again, as if never taken."""
+        for series in self._land(frame):
+            series.unfreeze()
+        self._ledger.shed()
+
+    def reject(self, frame: Frame, keys: Iterable[str]) -> dict[str, int]:
+        """Forget the frame's readings of `keys` and release the rest.
+
+        For series Clarify refused as invalid: sending them again would fail
+        again and hold back the others. Return how many readings of each of those
+        keys were in the frame.
+        """
+        refused = set(keys)
+        rejected: dict[str, int] = {}
+        for series in self._land(frame):
+            if series.key in refused:
+                rejected[series.key] = series.discard_flight()
+                self._ledger.count -= rejected[series.key]
+            else:
+                series.unfreeze()
+        self._ledger.shed()
+        return rejected
+
+    def _land(self, frame: Frame) -> tuple[_Series, ...]:
+        """End the flight of `frame` and return its series."""
+        if frame is not self._frame:
+            raise ValueError("This frame is not the one in flight")
+        flight = self._flight
+        self._frame = None
+        self._flight = ()
+        return flight
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the buffer as JSON-compatible data for `from_dict`.
+
+        Readings in flight are saved as pending: after a restart nobody knows
+        whether they arrived. Arrays are stored as base64 of little-endian bytes.
+        """
+        series: dict[str, list[str]] = {}
+        for key, item in self._ledger.series.items():
+            times, values = item.snapshot()
+            if times:
+                series[key] = [_encode_array(times), _encode_array(values)]
+        return {
+            "version": STORAGE_VERSION,
+            "series": series,
+            "dropped": self._ledger.dropped,
+            "dropped_by_key": dict(self._ledger.dropped_by_key),
+        }
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], capacity: int = DEFAULT_CAPACITY
+    ) -> SampleBuffer:
+        """Restore a buffer saved by `to_dict`.
+
+        Readings beyond `capacity` are dropped, oldest first, and counted.
+
+        Raises:
+            BufferFormatError: `data` is not something `to_dict` wrote (a
+                `ValueError`).
+
+        """
+        if not isinstance(data, Mapping) or data.get("version") != STORAGE_VERSION:
+            raise BufferFormatError("unknown format or version")
+        saved_series = data.get("series")
+        dropped = data.get("dropped")
+        dropped_by_key = data.get("dropped_by_key")
+        if not isinstance(saved_series, Mapping) or not isinstance(
+            dropped_by_key, Mapping
+        ):
+            raise BufferFormatError("series or dropped_by_key missing")
+        if not _is_count(dropped) or not all(
+            isinstance(key, str) and _is_count(count)
+            for key, count in dropped_by_key.items()
+        ):
+            raise BufferFormatError("drop counts are not counts")
+
+        buffer = cls(capacity)
+        ledger = buffer._ledger
+        ledger.dropped = dropped
+        ledger.dropped_by_key.update(dropped_by_key)
+        for key, arrays in saved_series.items():
+            if not isinstance(key, str) or not key:
+                raise BufferFormatError("an input key is not a non-empty string")
+            if not isinstance(arrays, list | tuple) or len(arrays) != 2:
+                raise BufferFormatError(f"series {key!r} is not a pair of arrays")
+            times = _decode_array("q", arrays[0], key)
+            values = _decode_array("d", arrays[1], key)
+            if len(times) != len(values):
+                raise BufferFormatError(f"series {key!r} lengths differ")
+            if times and (min(times) < _MIN_US or max(times) > _MAX_US):
+                raise BufferFormatError(f"series {key!r} time out of range")
+            if not all(map(math.isfinite, values)):
+                raise BufferFormatError(f"series {key!r} value not finite")
+            ledger.add_series(key).load(times, values)
+        ledger.shed()
+        return buffer
+
+
+def _checked_capacity(capacity: int) -> int:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"Capacity must be a positive integer, not {capacity!r}")
+    return capacity
+
+
+def _is_count(value: object) -> TypeIs[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _encode_array(items: array[Any]) -> str:
+    if sys.byteorder == "big":
+        items = array(items.typecode, items)
+        items.byteswap()
+    return base64.b64encode(items.tobytes()).decode("ascii")
+
+
+def _decode_array(typecode: str, text: object, key: str) -> array[Any]:
+    items: array[Any] = array(typecode)
+    if not isinstance(text, str):
+        raise BufferFormatError(f"series {key!r} is not base64 text")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except binascii.Error as err:
+        raise BufferFormatError(f"series {key!r} is not base64") from err
+    if len(raw) % items.itemsize:
+        raise BufferFormatError(f"series {key!r} has a partial item")
+    items.frombytes(raw)
+    if sys.byteorder == "big":
+        items.byteswap()
+    return items
+
+
+def _coalesce(
+    times: array[int], values: array[float]
+) -> tuple[array[int], array[float]]:
+    """Sort readings by time, keeping the last of each UTC second in array order."""
+    latest = {
+        time_us // _US: (time_us, value)
+        for time_us, value in zip(times, values, strict=True)
+    }
+    ordered = sorted(latest.values())
+    return array("q", [item[0] for item in ordered]), array(
+        "d", [item[1] for item in ordered]
+    )
+
+
+def _is_coalesced(times: array[int]) -> bool:
+    """Tell whether times are sorted with at most one per UTC second."""
+    seconds = [time_us // _US for time_us in times]
+    return all(map(int.__lt__, seconds, seconds[1:]))
+
+
+class _Ledger:
+    """The accounting all series share: reading count, capacity and drop queue.
+
+    The drop queue is a lazy min-heap of ``(time, seq, series)``. For every series
+    with pending readings it holds an entry whose time is at most that series'
+    oldest pending time and equals `series.queued`; other entries are stale and
+    skipped. Appending in time order never touches it.
+    """
+
+    __slots__ = ("capacity", "count", "dropped", "dropped_by_key", "queue", "series")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.count = 0
+        self.dropped = 0
+        self.dropped_by_key: dict[str, int] = {}
+        self.queue: list[tuple[int, int, _Series]] = []
+        self.series: dict[str, _Series] = {}
+
+    def add_series(self, key: str) -> _Series:
+        series = self.series[key] = _Series(self, key, len(self.series))
+        return series
+
+    def enqueue(self, series: _Series, time_us: int) -> None:
+        """Record that `series` now has a pending reading as old as `time_us`."""
+        series.queued = time_us
+        queue = self.queue
+        heapq.heappush(queue, (time_us, series.seq, series))
+        # Entries outdated by times going backwards pile up: start afresh.
+        if len(queue) > 2 * len(self.series) + _COMPACT_AFTER:
+            self.rebuild_queue()
+
+    def rebuild_queue(self) -> None:
+        queue = self.queue
+        queue.clear()
+        for series in self.series.values():
+            if len(series.times) > series.head:
+                series.queued = series.times[series.head]
+                queue.append((series.queued, series.seq, series))
+            else:
+                series.queued = _UNQUEUED
+        heapq.heapify(queue)
+
+    def shed(self) -> None:
+        """Drop the oldest pending readings until the count fits the capacity."""
+        queue = self.queue
+        while self.count > self.capacity and queue:
+            time_us, seq, series = queue[0]
+            if time_us != series.queued:
+                heapq.heappop(queue)
+                continue
+            times = series.times
+            if len(times) == series.head:
+                series.queued = _UNQUEUED
+                heapq.heappop(queue)
+                continue
+            oldest = times[series.head]
+            if oldest == time_us:
+                series.drop_oldest()
+                self.count -= 1
+                self.dropped += 1
+                self.dropped_by_key[series.key] = (
+                    self.dropped_by_key.get(series.key, 0) + 1
+                )
+                if len(series.times) == series.head:
+                    series.queued = _UNQUEUED
+                    heapq.heappop(queue)
+                    continue
+                oldest = series.times[series.head]
+            series.queued = oldest
+            heapq.heapreplace(queue, (oldest, seq, series))
+
+
+class _Series:
+    """The readings of one input key.
+
+    ``times[head:]`` and ``values[head:]`` are pending: sorted, at most one per
+    UTC second. Readings before `head` were dropped and await compaction.
+    Readings in flight live in ``flight_times`` and ``flight_values``.
+    """
+
+    __slots__ = (
+        "flight_times",
+        "flight_values",
+        "frame_bytes",
+        "head",
+        "key",
+        "ledger",
+        "queued",
+        "seq",
+        "times",
+        "values",
+    )
+
+    def __init__(self, ledger: _Ledger, key: str, seq: int) -> None:
+        self.ledger = ledger
+        self.key = key
+        # Ties between keys' oldest readings go to the key registered first.
+        self.seq = seq
+        self.frame_bytes = len(orjson.dumps(key)) + _KEY_BYTES
+        self.times: array[int] = array("q")
+        self.values: array[float] = array("d")
+        self.head = 0
+        self.queued = _UNQUEUED
+        self.flight_times: array[int] = array("q")
+        self.flight_values: array[float] = array("d")
+
+    def append(self, time_us: int, value: float) -> None:
+        """Buffer one reading; a later one in the same UTC second replaces it."""
+        times = self.times
+        if len(times) > self.head:
+            last = times[-1]
+            if time_us < last:
+                self._insert(time_us, value)
+                return
+            if time_us // _US == last // _US:
+                times[-1] = time_us
+                self.values[-1] = value
+                return
+        elif time_us < self.queued:
+            self.ledger.enqueue(self, time_us)
+        times.append(time_us)
+        self.values.append(value)
+        ledger = self.ledger
+        ledger.count += 1
+        if ledger.count > ledger.capacity:
+            ledger.shed()
+
+    def _insert(self, time_us: int, value: float) -> None:
+        """Place a reading older than the newest pending one (the clock went back)."""
+        times = self.times
+        values = self.values
+        head = self.head
+        ledger = self.ledger
+        second = time_us // _US
+        position = bisect_right(times, time_us, head)
+        if position > head and times[position - 1] // _US == second:
+            position -= 1
+        # `position` is before the newest reading, so it always indexes one.
+        if times[position] // _US == second:
+            times[position] = time_us
+            values[position] = value
+        else:
+            times.insert(position, time_us)
+            values.insert(position, value)
+            ledger.count += 1
+        if times[head] < self.queued:
+            ledger.enqueue(self, times[head])
+        if ledger.count > ledger.capacity:
+            ledger.shed()
+
+    def count(self) -> int:
+        """Return the number of readings buffered, in flight included."""
+        return len(self.flight_times) + len(self.times) - self.head
+
+    def oldest(self) -> int | None:
+        """Return the time of the oldest reading, in flight included."""
+        firsts = [self.flight_times[:1], self.times[self.head : self.head + 1]]
+        return min(itertools.chain.from_iterable(firsts), default=None)
+
+    def snapshot(self) -> tuple[array[int], array[float]]:
+        """Return copies of all readings, in flight first: the order of appending."""
+        head = self.head
+        return (
+            self.flight_times + self.times[head:],
+            self.flight_values + self.values[head:],
+        )
+
+    def drop_oldest(self) -> None:
+        """Drop the oldest pending reading."""
+        self.head += 1
+        head = self.head
+        if head == len(self.times):
+            del self.times[:], self.values[:]
+            self.head = 0
+        elif head >= _COMPACT_AFTER and 2 * head >= len(self.times):
+            del self.times[:head], self.values[:head]
+            self.head = 0
+
+    def take(self, count: int) -> tuple[array[int], array[float]]:
+        """Move the oldest `count` pending readings in flight and return them."""
+        start = self.head
+        end = start + count
+        self.flight_times = self.times[start:end]
+        self.flight_values = self.values[start:end]
+        del self.times[:end], self.values[:end]
+        self.head = 0
+        return self.flight_times, self.flight_values
+
+    def discard_flight(self) -> int:
+        """Forget the readings in flight and return how many there were."""
+        count = len(self.flight_times)
+        self.flight_times = array("q")
+        self.flight_values = array("d")
+        return count
+
+    def unfreeze(self) -> None:
+        """Make the readings in flight pending again.
+
+        They were appended before every pending reading, so a pending reading in
+        the same second replaces one that was in flight.
+        """
+        before = self.count()
+        last_in_flight = self.flight_times[-1]
+        first_pending = self.times[self.head] if len(self.times) > self.head else None
+        times, values = self.snapshot()
+        self.discard_flight()
+        if first_pending is not None and first_pending // _US <= last_in_flight // _US:
+            times, values = _coalesce(times, values)
+        self._set_pending(times, values)
+        self.ledger.count -= before - len(times)
+
+    def load(self, times: array[int], values: array[float]) -> None:
+        """Fill an empty series with readings in the order they were appended."""
+        if not _is_coalesced(times):
+            times, values = _coalesce(times, values)
+        self._set_pending(times, values)
+        self.ledger.count += len(times)
+
+    def _set_pending(self, times: array[int], values: array[float]) -> None:
+        self.times = times
+        self.values = values
+        self.head = 0
+        if times and times[0] < self.queued:
+            self.ledger.enqueue(self, times[0])

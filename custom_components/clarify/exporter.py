@@ -1,0 +1,460 @@
+"""The run-time loop: listen to the chosen entities, buffer, send to Clarify.
+
+Data flows one way. The state-change listener converts and appends to the
+buffer and never does I/O; the sender takes frames from the buffer and never
+reads states; the client knows nothing about Home Assistant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+import logging
+import os
+import random
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import (
+    CALLBACK_TYPE,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    State,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.event import (
+    async_call_later,
+    async_track_state_change_event,
+    async_track_time_interval,
+)
+from homeassistant.helpers.storage import Store
+from homeassistant.util import dt as dt_util
+
+from .api import (
+    ClarifyAuthError,
+    ClarifyClient,
+    ClarifyError,
+    ClarifyRequestError,
+    ClarifyRetryableError,
+)
+from .buffer import Frame, SampleBuffer
+from .entry import ClarifyOptions, EntityMapping
+from .signals import conversion_for
+
+if TYPE_CHECKING:
+    from .entry import ClarifyConfigEntry
+
+_LOGGER = logging.getLogger(__name__)
+
+# Clarify allows one request per second per method: the next request leaves
+# this long after the previous one finished, so the limit holds by construction.
+REQUEST_SPACING: Final = 1.0
+# A send starts before the interval is up once this many readings are waiting,
+# so a busy installation sends in steady slices rather than one huge burst.
+EAGER_SEND_READINGS: Final = 50_000
+# Retryable failures back off exponentially, with jitter so that many
+# installations do not return to Clarify in lockstep after an outage.
+BACKOFF_INITIAL: Final = 1.0
+BACKOFF_MAX: Final = 300.0
+# On unload and Home Assistant stop, one last attempt is bounded by this.
+FINAL_SEND_TIMEOUT: Final = 10.0
+STORAGE_VERSION: Final = 1
+
+type BufferStore = Store[dict[str, Any]]
+
+
+def buffer_store(hass: HomeAssistant, entry_id: str) -> BufferStore:
+    """Where an entry's unsent readings wait across restarts and reloads."""
+    return Store(hass, STORAGE_VERSION, f"clarify.{entry_id}.buffer", private=True)
+
+
+async def async_load_buffer(store: BufferStore) -> SampleBuffer:
+    """The readings saved by the previous run, or an empty buffer.
+
+    A file that cannot be read is kept under another name for inspection and
+    the entry starts empty: setup never fails because of it.
+    """
+    try:
+        data = await store.async_load()
+        if data is None:
+            return SampleBuffer()
+        return SampleBuffer.from_dict(data)
+    except (HomeAssistantError, ValueError) as err:
+        _LOGGER.error(
+            "The saved Clarify readings in %s could not be read (%s); the file is"
+            " kept as %s.corrupt and sending starts afresh",
+            store.path,
+            err,
+            store.path,
+        )
+        await store.hass.async_add_executor_job(_set_aside, store.path)
+        return SampleBuffer()
+
+
+def _set_aside(path: str) -> None:
+    os.replace(path, f"{path}.corrupt")
+
+
+@dataclass(slots=True)
+class ExporterStatus:
+    """What the exporter has done so far, for status entities and diagnostics."""
+
+    connected: bool | None = None
+    last_success: datetime | None = None
+    last_error: str | None = None
+    sent_readings: int = 0
+    skipped_readings: int = 0
+    requests: int = 0
+    failed_requests: int = 0
+    rejected_readings: dict[str, int] = field(default_factory=dict)
+    rejected_reasons: dict[str, str] = field(default_factory=dict)
+    auth_failed: bool = False
+
+
+@dataclass(slots=True)
+class _Target:
+    """One tracked entity: its conversion and the buffer series it feeds."""
+
+    convert: Callable[[State], float | None]
+    append: Callable[[int, float], None]
+
+
+class ClarifyExporter:
+    """Streams the states of the mapped entities into one Clarify integration."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ClarifyConfigEntry,
+        client: ClarifyClient,
+        buffer: SampleBuffer,
+        store: BufferStore,
+    ) -> None:
+        """Bind the exporter to its entry, client and buffer; nothing runs yet."""
+        self.hass = hass
+        self.entry = entry
+        self.client = client
+        self.buffer = buffer
+        self._store = store
+        self.status = ExporterStatus()
+        self._options = ClarifyOptions.from_entry(entry)
+        self._targets: dict[str, _Target] = {}
+        self._unsub_state: CALLBACK_TYPE | None = None
+        self._unsub_interval: CALLBACK_TYPE | None = None
+        self._unsub_later: CALLBACK_TYPE | None = None
+        self._send_task: asyncio.Task[None] | None = None
+        self._backoff = 0.0
+        self._appended_since_send = 0
+        self._stopped = False
+        self._listeners: list[CALLBACK_TYPE] = []
+        self._status_listeners: list[CALLBACK_TYPE] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @callback
+    def async_start(self) -> None:
+        """Start listening and sending."""
+        self._async_track(self._options)
+        self._unsub_interval = async_track_time_interval(
+            self.hass,
+            self._async_interval,
+            self._options.flush_interval,
+            name="Clarify send interval",
+        )
+        self._listeners.append(
+            self.hass.bus.async_listen_once(
+                EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
+            )
+        )
+        self._listeners.append(
+            self.hass.bus.async_listen(
+                er.EVENT_ENTITY_REGISTRY_UPDATED, self._async_registry_updated
+            )
+        )
+
+    async def async_stop(self) -> None:
+        """Stop listening, make one last bounded attempt to send, save the rest."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._async_untrack()
+        for unsub in (self._unsub_interval, self._unsub_later, *self._listeners):
+            if unsub is not None:
+                unsub()
+        self._unsub_interval = self._unsub_later = None
+        self._listeners.clear()
+        try:
+            await self._async_final_send()
+        finally:
+            # Whatever is still unsent (in flight included) waits on disk.
+            await self._store.async_save(self.buffer.to_dict())
+
+    async def _async_final_send(self) -> None:
+        if self._send_task is not None:
+            # A send in progress is the last attempt: let it finish, bounded.
+            task, self._send_task = self._send_task, None
+            await asyncio.wait({task}, timeout=FINAL_SEND_TIMEOUT)
+            if not task.done():
+                task.cancel()
+            return
+        if self.status.auth_failed:
+            return
+        try:
+            async with asyncio.timeout(FINAL_SEND_TIMEOUT):
+                await self._async_send_frames(final=True)
+        except TimeoutError:
+            _LOGGER.debug("The last send to Clarify did not finish in time")
+
+    async def _async_on_hass_stop(self, event: Event) -> None:
+        await self.async_stop()
+
+    @callback
+    def async_apply_options(self, options: ClarifyOptions) -> None:
+        """Apply changed options at once; buffered readings stay where they are."""
+        if options.flush_interval != self._options.flush_interval:
+            if self._unsub_interval is not None:
+                self._unsub_interval()
+            self._unsub_interval = async_track_time_interval(
+                self.hass,
+                self._async_interval,
+                options.flush_interval,
+                name="Clarify send interval",
+            )
+        self._options = options
+        self._async_untrack()
+        self._async_track(options)
+
+    # ------------------------------------------------------------------ listening
+
+    @callback
+    def _async_track(self, options: ClarifyOptions) -> None:
+        """Decide each entity's conversion once and listen to all of them."""
+        registry = er.async_get(self.hass)
+        targets: dict[str, _Target] = {}
+        for mapping in options.mappings:
+            entity_id = er.async_resolve_entity_id(registry, mapping.entity)
+            if entity_id is None:
+                # The entity was deleted; its mapping waits in the options.
+                continue
+            targets[entity_id] = self._target(entity_id, mapping)
+        self._targets = targets
+        if targets:
+            self._unsub_state = async_track_state_change_event(
+                self.hass, list(targets), self._async_state_changed
+            )
+
+    def _target(self, entity_id: str, mapping: EntityMapping) -> _Target:
+        conversion = conversion_for(
+            entity_id,
+            attribute=mapping.attribute,
+            state=self.hass.states.get(entity_id),
+        )
+        return _Target(
+            conversion.convert, self.buffer.series(mapping.input_key).append
+        )
+
+    @callback
+    def _async_untrack(self) -> None:
+        if self._unsub_state is not None:
+            self._unsub_state()
+            self._unsub_state = None
+        self._targets = {}
+
+    @callback
+    def _async_state_changed(self, event: Event[EventStateChangedData]) -> None:
+        """Convert and buffer one reading: the hot path, so no I/O and no logging."""
+        if (state := event.data["new_state"]) is None:
+            return
+        target = self._targets[event.data["entity_id"]]
+        if (value := target.convert(state)) is None:
+            self.status.skipped_readings += 1
+            return
+        # The reading's own time, in whole microseconds (what Clarify stores).
+        target.append(round(state.last_updated_timestamp * 1_000_000), value)
+        self._appended_since_send += 1
+        if self._appended_since_send >= EAGER_SEND_READINGS:
+            self._async_request_send()
+
+    @callback
+    def _async_registry_updated(
+        self, event: Event[er.EventEntityRegistryUpdatedData]
+    ) -> None:
+        """Follow renamed entities: a mapping is keyed on the registry id."""
+        if event.data["action"] != "update" or "old_entity_id" not in event.data:
+            return
+        mapped = {mapping.entity for mapping in self._options.mappings}
+        registry_entry = er.async_get(self.hass).async_get(event.data["entity_id"])
+        if registry_entry is not None and registry_entry.id in mapped:
+            self._async_untrack()
+            self._async_track(self._options)
+
+    # ------------------------------------------------------------------ sending
+
+    @callback
+    def _async_interval(self, now: datetime) -> None:
+        self._async_request_send()
+        # The buffer grows between sends: let the status entities show it.
+        self._async_notify()
+
+    @callback
+    def async_send_now(self) -> None:
+        """Send what is buffered now (the flush action), unless backing off."""
+        self._async_request_send()
+
+    @callback
+    def _async_request_send(self) -> None:
+        """Start sending unless a send is running or a retry is already scheduled."""
+        if (
+            self._stopped
+            or self._send_task is not None
+            or self._unsub_later is not None
+            or self.status.auth_failed
+        ):
+            return
+        self._appended_since_send = 0
+        # Not eager: the task must be recorded before its first step can end it.
+        self._send_task = self.entry.async_create_background_task(
+            self.hass, self._async_send_frames(), "Clarify send", eager_start=False
+        )
+
+    @callback
+    def _async_send_later(self, delay: float) -> None:
+        self._unsub_later = async_call_later(self.hass, delay, self._async_send_due)
+
+    @callback
+    def _async_send_due(self, now: datetime) -> None:
+        self._unsub_later = None
+        self._async_request_send()
+
+    async def _async_send_frames(self, *, final: bool = False) -> None:
+        """Send frames, one request at a time, until the buffer is empty or one fails.
+
+        Between requests the next one waits REQUEST_SPACING, so after a backlog
+        the following frames go out through a timer rather than a tight loop.
+        """
+        try:
+            while (frame := self.buffer.take_frame()) is not None:
+                if not await self._async_send_frame(frame) or not len(self.buffer):
+                    return
+                if final:
+                    await asyncio.sleep(REQUEST_SPACING)
+                    continue
+                self._async_send_later(REQUEST_SPACING)
+                return
+        finally:
+            if not final:
+                self._send_task = None
+                self._async_notify()
+
+    async def _async_send_frame(self, frame: Frame) -> bool:
+        """Send one frame and settle it; whether sending may go on."""
+        self.status.requests += 1
+        try:
+            await self.client.insert_encoded(frame.data_json)
+        except ClarifyAuthError as err:
+            self.buffer.release(frame)
+            self._async_failed(err)
+            self.status.auth_failed = True
+            _LOGGER.warning(
+                "Clarify rejected the credentials; readings are kept until you"
+                " re-authenticate"
+            )
+            self.entry.async_start_reauth(self.hass)
+            return False
+        except ClarifyRequestError as err:
+            if not err.invalid_keys:
+                # Clarify did not say which series it refuses: keep everything
+                # and try again later rather than guess.
+                self.buffer.release(frame)
+                self._async_failed(err)
+                self._async_backoff(err)
+                return False
+            rejected = self.buffer.reject(frame, err.invalid_keys)
+            for key, count in rejected.items():
+                self.status.rejected_readings[key] = (
+                    self.status.rejected_readings.get(key, 0) + count
+                )
+                self.status.rejected_reasons[key] = str(err)
+            _LOGGER.warning(
+                "Clarify refused the readings of %s: %s",
+                ", ".join(sorted(rejected)),
+                err,
+            )
+            return True
+        except ClarifyError as err:
+            # Retryable, or an answer this client does not understand: keep
+            # everything and try again after a backoff.
+            self.buffer.release(frame)
+            self._async_failed(err)
+            self._async_backoff(err)
+            return False
+        self.buffer.confirm(frame)
+        self._async_succeeded(frame)
+        return True
+
+    @callback
+    def _async_succeeded(self, frame: Frame) -> None:
+        if self.status.connected is False:
+            _LOGGER.info("Clarify is reachable again; sending the buffered readings")
+        self.status.connected = True
+        self.status.last_success = dt_util.utcnow()
+        self.status.last_error = None
+        self.status.sent_readings += frame.sample_count
+        self._backoff = 0.0
+
+    @callback
+    def _async_failed(self, err: ClarifyError) -> None:
+        self.status.failed_requests += 1
+        self.status.last_error = str(err)
+        if self.status.connected is not False and isinstance(err, ClarifyRetryableError):
+            _LOGGER.info(
+                "Clarify is unreachable (%s); readings are kept and sent when it is back",
+                err,
+            )
+            self.status.connected = False
+
+    @callback
+    def _async_backoff(self, err: ClarifyError) -> None:
+        self._backoff = min(BACKOFF_MAX, max(BACKOFF_INITIAL, self._backoff * 2))
+        delay = self._backoff * random.uniform(0.5, 1.0)  # noqa: S311  # jitter
+        if isinstance(err, ClarifyRetryableError) and err.retry_after is not None:
+            delay = max(delay, err.retry_after)
+        if not self._stopped:
+            self._async_send_later(delay)
+
+    # ------------------------------------------------------------------ views
+
+    @callback
+    def async_add_status_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `update` after every send attempt; returns the remover."""
+        self._status_listeners.append(update)
+        return lambda: self._status_listeners.remove(update)
+
+    @callback
+    def _async_notify(self) -> None:
+        for update in list(self._status_listeners):
+            update()
+
+    def diagnostics(self) -> dict[str, Any]:
+        """The exporter's state for diagnostics (no secrets in it)."""
+        return {
+            "tracked_entities": sorted(self._targets),
+            "buffered_readings": len(self.buffer),
+            "dropped_readings": self.buffer.dropped,
+            "status": {
+                "connected": self.status.connected,
+                "last_success": self.status.last_success,
+                "last_error": self.status.last_error,
+                "sent_readings": self.status.sent_readings,
+                "skipped_readings": self.status.skipped_readings,
+                "requests": self.status.requests,
+                "failed_requests": self.status.failed_requests,
+                "rejected_readings": dict(self.status.rejected_readings),
+                "auth_failed": self.status.auth_failed,
+            },
+        }

@@ -1,0 +1,60 @@
+"""Actions of the Clarify integration, for automations and scripts."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import voluptuous as vol
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+
+from .const import DOMAIN
+from .entry import ClarifyConfigEntry
+
+SERVICE_FLUSH: Final = "flush"
+ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+
+FLUSH_SCHEMA: Final = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions; they live as long as Home Assistant runs."""
+    hass.services.async_register(DOMAIN, SERVICE_FLUSH, _async_flush, FLUSH_SCHEMA)
+
+
+async def _async_flush(call: ServiceCall) -> None:
+    """Send the buffered readings now instead of at the next interval."""
+    for entry in _entries(call):
+        entry.runtime_data.exporter.async_send_now()
+
+
+def _entries(call: ServiceCall) -> list[ClarifyConfigEntry]:
+    """The loaded entries an action call is for: the one named, or all of them."""
+    hass = call.hass
+    if (entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID)) is None:
+        entries: list[ClarifyConfigEntry] = hass.config_entries.async_loaded_entries(
+            DOMAIN
+        )
+        if not entries:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN, translation_key="no_loaded_entries"
+            )
+        return entries
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_found",
+            translation_placeholders={ATTR_CONFIG_ENTRY_ID: entry_id},
+        )
+    if entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"title": entry.title},
+        )
+    return [entry]

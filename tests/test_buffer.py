@@ -1,0 +1,1154 @@
+"""Tests for the sample buffer and the frame builder."""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+import itertools
+import struct
+import sys
+from typing import Any
+
+from hypothesis import given, settings, strategies as st
+import orjson
+import pytest
+
+from custom_components.clarify.api import encode_frame
+from custom_components.clarify.buffer import (
+    DEFAULT_CAPACITY,
+    BufferFormatError,
+    Frame,
+    SampleBuffer,
+    datetime_to_us,
+    format_time,
+)
+
+US = 1_000_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# 2024-05-01T12:00:00Z
+T0 = 1_714_564_800 * US
+# The longest numbers orjson writes: 24 characters each.
+LONGEST_NUMBERS = (
+    -1.2345678901234567e-300,
+    -2.2250738585072014e-308,
+    -0.000012345678901234567,
+)
+
+
+def decode(frame: Frame) -> dict[str, Any]:
+    data: dict[str, Any] = orjson.loads(frame.data_json)
+    return data
+
+
+def readings(frame: Frame) -> dict[str, list[tuple[str, float]]]:
+    """The non-null cells of a frame, per key, in time order."""
+    data = decode(frame)
+    return {
+        key: [
+            (time, value)
+            for time, value in zip(data["times"], row, strict=True)
+            if value is not None
+        ]
+        for key, row in data["series"].items()
+    }
+
+
+def drain(buffer: SampleBuffer, max_bytes: int) -> list[Frame]:
+    """Take and confirm frames until nothing is pending."""
+    frames = []
+    while (frame := buffer.take_frame(max_bytes)) is not None:
+        frames.append(frame)
+        buffer.confirm(frame)
+    return frames
+
+
+def reference_time(time_us: int) -> str:
+    moment = EPOCH + timedelta(microseconds=time_us)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+# ---------------------------------------------------------------- times
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (EPOCH, "1970-01-01T00:00:00.000000Z"),
+        (EPOCH + timedelta(microseconds=1), "1970-01-01T00:00:00.000001Z"),
+        (EPOCH + timedelta(microseconds=999_999), "1970-01-01T00:00:00.999999Z"),
+        (EPOCH - timedelta(microseconds=1), "1969-12-31T23:59:59.999999Z"),
+        (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T00:00:00.000000Z"),
+        (
+            datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+            "9999-12-31T23:59:59.999999Z",
+        ),
+        # The last second a signed 32-bit time_t holds, and the one after it.
+        (
+            datetime(2038, 1, 19, 3, 14, 7, 40, tzinfo=UTC),
+            "2038-01-19T03:14:07.000040Z",
+        ),
+        (datetime(2038, 1, 19, 3, 14, 8, tzinfo=UTC), "2038-01-19T03:14:08.000000Z"),
+        (
+            datetime(2024, 2, 29, 23, 59, 59, 5, tzinfo=UTC),
+            "2024-02-29T23:59:59.000005Z",
+        ),
+        (datetime(2000, 2, 29, 12, tzinfo=UTC), "2000-02-29T12:00:00.000000Z"),
+        # 2100 is not a leap year: the day after 28 February is 1 March.
+        (
+            datetime(2100, 2, 28, tzinfo=UTC) + timedelta(days=1),
+            "2100-03-01T00:00:00.000000Z",
+        ),
+        (
+            datetime(2024, 12, 31, 23, 59, 59, 10, tzinfo=UTC),
+            "2024-12-31T23:59:59.000010Z",
+        ),
+        (
+            datetime(
+                2024, 5, 1, 14, 30, 1, 120_000, tzinfo=timezone(timedelta(hours=2))
+            ),
+            "2024-05-01T12:30:01.120000Z",
+        ),
+    ],
+)
+def test_format_time(moment: datetime, expected: str) -> None:
+    assert format_time(datetime_to_us(moment)) == expected
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_format_time_matches_datetime(moment: datetime) -> None:
+    time_us = datetime_to_us(moment)
+    assert EPOCH + timedelta(microseconds=time_us) == moment
+    assert format_time(time_us) == reference_time(time_us)
+
+
+def test_datetime_to_us_is_exact_where_float_timestamps_are_not() -> None:
+    # Scaling the float timestamp gets this one wrong by a microsecond.
+    moment = datetime(1987, 5, 22, 8, 41, 55, 864_232, tzinfo=UTC)
+    assert int(moment.timestamp() * US) == 548_671_315_864_231
+    assert datetime_to_us(moment) == 548_671_315_864_232
+
+
+def test_frame_times_share_formatting_across_seconds_and_days() -> None:
+    buffer = SampleBuffer()
+    midnight = datetime_to_us(datetime(2024, 2, 29, tzinfo=UTC))
+    offsets = [-US - 1, -1, 0, 5, US, US + 999_999, 86_400 * US]
+    for index, offset in enumerate(offsets):
+        buffer.series(f"k{index}").append(midnight + offset, 1.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    assert decode(frame)["times"] == [
+        "2024-02-28T23:59:58.999999Z",
+        "2024-02-28T23:59:59.999999Z",
+        "2024-02-29T00:00:00.000000Z",
+        "2024-02-29T00:00:00.000005Z",
+        "2024-02-29T00:00:01.000000Z",
+        "2024-02-29T00:00:01.999999Z",
+        "2024-03-01T00:00:00.000000Z",
+    ]
+
+
+# ---------------------------------------------------------------- coalescing
+
+type Append = tuple[str, int, float]
+
+
+@pytest.mark.parametrize(
+    ("appends", "expected"),
+    [
+        pytest.param(
+            [("a", 100, 1.0), ("a", 900_000, 2.0)],
+            {"a": [(T0 + 900_000, 2.0)]},
+            id="same second: the last wins",
+        ),
+        pytest.param(
+            [("a", 999_999, 1.0), ("a", US, 2.0)],
+            {"a": [(T0 + 999_999, 1.0), (T0 + US, 2.0)]},
+            id="next second: a new sample",
+        ),
+        pytest.param(
+            [("a", 5, 1.0), ("a", 5, 2.0)],
+            {"a": [(T0 + 5, 2.0)]},
+            id="same time: the later wins",
+        ),
+        pytest.param(
+            [("a", 0, 1.0), ("b", 500, 2.0), ("a", 500, 3.0)],
+            {"a": [(T0 + 500, 3.0)], "b": [(T0 + 500, 2.0)]},
+            id="keys coalesce separately",
+        ),
+        pytest.param(
+            [("a", 3 * US, 3.0), ("a", US, 1.0)],
+            {"a": [(T0 + US, 1.0), (T0 + 3 * US, 3.0)]},
+            id="older second: stored and sorted",
+        ),
+        pytest.param(
+            [("a", US + 500, 1.0), ("a", 3 * US, 3.0), ("a", US + 100, 2.0)],
+            {"a": [(T0 + US + 100, 2.0), (T0 + 3 * US, 3.0)]},
+            id="older time in a stored second: the later appended wins",
+        ),
+        pytest.param(
+            [("a", US + 100, 1.0), ("a", 3 * US, 3.0), ("a", US + 500, 2.0)],
+            {"a": [(T0 + US + 500, 2.0), (T0 + 3 * US, 3.0)]},
+            id="newer time in an older stored second replaces it",
+        ),
+        pytest.param(
+            [("a", 3 * US + 10, 3.0), ("a", 3 * US + 5, 2.0)],
+            {"a": [(T0 + 3 * US + 5, 2.0)]},
+            id="earlier time in the last second still wins",
+        ),
+        pytest.param(
+            [("a", 2 * US, 2.0), ("a", 4 * US, 4.0), ("a", 3 * US, 3.0), ("a", 0, 0.0)],
+            {
+                "a": [
+                    (T0, 0.0),
+                    (T0 + 2 * US, 2.0),
+                    (T0 + 3 * US, 3.0),
+                    (T0 + 4 * US, 4.0),
+                ]
+            },
+            id="clock going back: inserted in order",
+        ),
+    ],
+)
+def test_coalescing(
+    appends: list[Append], expected: dict[str, list[tuple[int, float]]]
+) -> None:
+    buffer = SampleBuffer()
+    for key, offset, value in appends:
+        buffer.series(key).append(T0 + offset, value)
+
+    assert len(buffer) == sum(map(len, expected.values()))
+    frame = buffer.take_frame()
+    assert frame is not None
+    assert readings(frame) == {
+        key: [(format_time(time_us), value) for time_us, value in samples]
+        for key, samples in expected.items()
+    }
+
+
+def test_in_flight_readings_are_not_coalesced() -> None:
+    buffer = SampleBuffer()
+    series = buffer.series("a")
+    series.append(T0 + 100, 1.0)
+    first = buffer.take_frame()
+    assert first is not None
+
+    series.append(T0 + 200, 2.0)
+    series.append(T0 + 300, 3.0)
+
+    assert len(buffer) == 2
+    buffer.confirm(first)
+    second = buffer.take_frame()
+    assert second is not None
+    assert readings(second) == {"a": [(format_time(T0 + 300), 3.0)]}
+
+
+@pytest.mark.parametrize(
+    ("later", "expected"),
+    [
+        pytest.param(
+            [(US + 5, 9.0)],
+            [(200, 2.0), (US + 5, 9.0)],
+            id="pending in the same second as a returning reading wins",
+        ),
+        pytest.param(
+            [(2 * US, 9.0)],
+            [(200, 2.0), (US, 3.0), (2 * US, 9.0)],
+            id="later seconds simply follow",
+        ),
+        pytest.param(
+            [(-US, 7.0), (150, 9.0)],
+            [(-US, 7.0), (150, 9.0), (US, 3.0)],
+            id="older pending readings interleave",
+        ),
+    ],
+)
+def test_release_merges_with_readings_appended_in_flight(
+    later: list[tuple[int, float]], expected: list[tuple[int, float]]
+) -> None:
+    buffer = SampleBuffer()
+    series = buffer.series("a")
+    series.append(T0 + 200, 2.0)
+    series.append(T0 + US, 3.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    for offset, value in later:
+        series.append(T0 + offset, value)
+
+    buffer.release(frame)
+
+    assert len(buffer) == len(expected)
+    again = buffer.take_frame()
+    assert again is not None
+    assert readings(again) == {
+        "a": [(format_time(T0 + offset), value) for offset, value in expected]
+    }
+
+
+# ---------------------------------------------------------------- frames
+
+
+def test_frame_is_a_dense_matrix_with_sorted_unique_times() -> None:
+    buffer = SampleBuffer()
+    buffer.series("sensor.b").append(T0 + 2 * US, 20.5)
+    buffer.series("sensor.a").append(T0 + US, 1.0)
+    buffer.series("sensor.a").append(T0 + 2 * US, 2.0)
+    buffer.series("sensor.b").append(T0 + 3 * US + 7, -3.25)
+    buffer.series("sensor.c").append(T0 + 2 * US, 1e300)
+
+    frame = buffer.take_frame()
+
+    assert frame is not None
+    assert decode(frame) == {
+        "times": [
+            "2024-05-01T12:00:01.000000Z",
+            "2024-05-01T12:00:02.000000Z",
+            "2024-05-01T12:00:03.000007Z",
+        ],
+        "series": {
+            "sensor.a": [1.0, 2.0, None],
+            "sensor.b": [None, 20.5, -3.25],
+            "sensor.c": [None, 1e300, None],
+        },
+    }
+    # Keys in the order of their oldest reading; ties go to the older key.
+    assert frame.keys == ("sensor.a", "sensor.b", "sensor.c")
+    assert frame.sample_count == 5
+    assert (frame.oldest_us, frame.newest_us) == (T0 + US, T0 + 3 * US + 7)
+
+
+def test_frame_matches_the_client_encoder() -> None:
+    buffer = SampleBuffer()
+    for index in range(5):
+        buffer.series(f"sensor.s{index}").append(T0 + index * 700_000, index / 3)
+    frame = buffer.take_frame()
+    assert frame is not None
+    data = decode(frame)
+    assert frame.data_json == encode_frame(data["times"], data["series"])
+
+
+def test_integer_valued_floats_are_numbers() -> None:
+    buffer = SampleBuffer()
+    buffer.series("binary_sensor.door").append(T0, 1)
+    buffer.series("binary_sensor.door").append(T0 + US, 0.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    assert b'"binary_sensor.door":[1.0,0.0]' in frame.data_json
+
+
+def test_take_frame_without_pending_readings_returns_none() -> None:
+    buffer = SampleBuffer()
+    buffer.series("a")
+    assert buffer.take_frame() is None
+
+    buffer.series("a").append(T0, 1.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    buffer.confirm(frame)
+    assert buffer.take_frame() is None
+    assert len(buffer) == 0
+
+
+def test_keys_sharing_times_fill_one_frame() -> None:
+    buffer = SampleBuffer()
+    handles = [buffer.series(f"sensor.s{index:03d}") for index in range(100)]
+    for minute in range(30):
+        for handle in handles:
+            handle.append(T0 + minute * 60 * US, minute)
+
+    frame = buffer.take_frame()
+
+    assert frame is not None
+    assert frame.sample_count == 3_000
+    data = decode(frame)
+    assert len(data["times"]) == 30
+    assert all(
+        row == [float(minute) for minute in range(30)]
+        for row in data["series"].values()
+    )
+    buffer.confirm(frame)
+    assert buffer.take_frame() is None
+
+
+@pytest.mark.parametrize("max_bytes", [300, 1_000, 4_000, 20_000])
+def test_large_backlogs_split_into_frames_within_the_limit(max_bytes: int) -> None:
+    buffer = SampleBuffer()
+    appended = Counter[tuple[str, str, float]]()
+    for index in range(40):
+        key = f"sensor.{'x' * (index % 7)}{index}"
+        for step in range(index % 5 + 1):
+            time_us = T0 + index * 1_013 + step * 61 * US
+            value = LONGEST_NUMBERS[(index + step) % 3]
+            buffer.series(key).append(time_us, value)
+            appended[key, format_time(time_us), value] += 1
+
+    frames = drain(buffer, max_bytes)
+
+    assert len(frames) > 1
+    assert all(len(frame.data_json) <= max_bytes for frame in frames)
+    delivered = Counter(
+        (key, time, value)
+        for frame in frames
+        for key, cells in readings(frame).items()
+        for time, value in cells
+    )
+    assert delivered == appended
+    assert sum(frame.sample_count for frame in frames) == appended.total()
+    # A backlog leaves oldest first: each frame starts where the previous began.
+    starts = [frame.oldest_us for frame in frames]
+    assert starts == sorted(starts)
+
+
+def test_a_key_too_big_for_one_frame_leaves_in_prefixes() -> None:
+    buffer = SampleBuffer()
+    series = buffer.series("sensor.busy")
+    times = [T0 + second * US + second for second in range(1_000)]
+    for time_us in times:
+        series.append(time_us, LONGEST_NUMBERS[0])
+
+    frames = drain(buffer, 5_000)
+
+    assert len(frames) > 10
+    assert all(len(frame.data_json) <= 5_000 for frame in frames)
+    sent = [time for frame in frames for time, _ in readings(frame)["sensor.busy"]]
+    assert sent == [format_time(time_us) for time_us in times]
+
+
+@given(
+    max_bytes=st.integers(min_value=90, max_value=6_000),
+    keys=st.lists(
+        st.text(st.characters(codec="utf-8"), min_size=1, max_size=12),
+        min_size=1,
+        max_size=6,
+        unique=True,
+    ),
+    samples=st.lists(
+        st.tuples(
+            st.integers(0, 5),
+            st.integers(0, 50 * US),
+            st.one_of(
+                st.sampled_from(LONGEST_NUMBERS),
+                st.floats(allow_nan=False, allow_infinity=False),
+            ),
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_frames_never_exceed_max_bytes(
+    max_bytes: int, keys: list[str], samples: list[tuple[int, int, float]]
+) -> None:
+    buffer = SampleBuffer()
+    for key_index, offset, value in samples:
+        buffer.series(keys[key_index % len(keys)]).append(T0 + offset, value)
+    count = len(buffer)
+    try:
+        frames = drain(buffer, max_bytes)
+    except ValueError:
+        # Only a limit too small for a single reading of some key may refuse.
+        longest_key = max(len(orjson.dumps(key)) for key in keys)
+        assert max_bytes < 24 + longest_key + 4 + 30 + 25
+        return
+    assert all(len(frame.data_json) <= max_bytes for frame in frames)
+    assert sum(frame.sample_count for frame in frames) == count
+
+
+def test_max_bytes_too_small_for_one_reading_is_refused_harmlessly() -> None:
+    buffer = SampleBuffer()
+    buffer.series("sensor.a").append(T0, 1.0)
+
+    with pytest.raises(ValueError, match="cannot hold a reading"):
+        buffer.take_frame(80)
+
+    assert buffer.in_flight is None
+    frame = buffer.take_frame(100)
+    assert frame is not None
+    assert len(frame.data_json) <= 100
+
+
+# ---------------------------------------------------------------- flight
+
+
+def test_only_one_frame_may_be_in_flight() -> None:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 1.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    assert buffer.in_flight is frame
+    buffer.series("a").append(T0 + US, 2.0)
+
+    with pytest.raises(RuntimeError, match="already in flight"):
+        buffer.take_frame()
+
+    buffer.confirm(frame)
+    assert buffer.in_flight is None
+    assert buffer.take_frame() is not None
+
+
+@pytest.mark.parametrize(
+    "land",
+    [
+        SampleBuffer.confirm,
+        SampleBuffer.release,
+        lambda buffer, frame: buffer.reject(frame, ["a"]),
+    ],
+    ids=["confirm", "release", "reject"],
+)
+def test_a_frame_lands_only_once(land: Any) -> None:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 1.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    land(buffer, frame)
+    length = len(buffer)
+
+    for again in (SampleBuffer.confirm, SampleBuffer.release):
+        with pytest.raises(ValueError, match="not the one in flight"):
+            again(buffer, frame)
+    assert len(buffer) == length
+
+
+def test_release_loses_nothing() -> None:
+    buffer = SampleBuffer()
+    for index in range(3):
+        for step in range(4):
+            buffer.series(f"k{index}").append(T0 + step * US + index, step + index)
+    counts = buffer.counts_by_key()
+    frame = buffer.take_frame()
+    assert frame is not None
+    assert buffer.counts_by_key() == counts
+
+    buffer.release(frame)
+
+    assert buffer.counts_by_key() == counts
+    again = buffer.take_frame()
+    assert again is not None
+    assert again.data_json == frame.data_json
+
+
+def test_confirm_removes_only_the_frame() -> None:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 1.0)
+    buffer.series("b").append(T0 + US, 2.0)
+    frame = buffer.take_frame(140)
+    assert frame is not None
+    assert frame.keys == ("a",)
+    buffer.series("a").append(T0 + 2 * US, 3.0)
+
+    buffer.confirm(frame)
+
+    assert buffer.counts_by_key() == {"a": 1, "b": 1}
+    assert buffer.dropped == 0
+
+
+def test_reject_removes_the_refused_series_and_releases_the_rest() -> None:
+    buffer = SampleBuffer()
+    for step in range(3):
+        for key in ("a", "b", "c"):
+            buffer.series(key).append(T0 + step * US, step)
+    frame = buffer.take_frame()
+    assert frame is not None
+    buffer.series("b").append(T0 + 10 * US, 10.0)
+
+    rejected = buffer.reject(frame, ["b", "c", "not.in.frame"])
+
+    assert rejected == {"b": 3, "c": 3}
+    assert buffer.counts_by_key() == {"a": 3, "b": 1}
+    assert buffer.dropped == 0
+    again = buffer.take_frame()
+    assert again is not None
+    assert readings(again) == {
+        "a": [(format_time(T0 + step * US), float(step)) for step in range(3)],
+        "b": [(format_time(T0 + 10 * US), 10.0)],
+    }
+
+
+# ---------------------------------------------------------------- capacity
+
+
+def test_default_capacity() -> None:
+    assert SampleBuffer().capacity == DEFAULT_CAPACITY == 1_440_000
+
+
+@pytest.mark.parametrize(
+    ("capacity", "per_key"),
+    [
+        (1, {"a": 5}),
+        (10, {"a": 30, "b": 30, "c": 30}),
+        (7, {"a": 2, "b": 20}),
+        (50, {"a": 49, "b": 1}),
+    ],
+)
+def test_capacity_drops_exactly_the_oldest(
+    capacity: int, per_key: dict[str, int]
+) -> None:
+    buffer = SampleBuffer(capacity)
+    appended: list[tuple[int, str]] = []
+    for index, key in enumerate(
+        key
+        for step in range(max(per_key.values()))
+        for key in per_key
+        if step < per_key[key]
+    ):
+        time_us = T0 + index * 1_000_003
+        buffer.series(key).append(time_us, index)
+        appended.append((time_us, key))
+        assert len(buffer) == min(index + 1, capacity)
+
+    excess = max(len(appended) - capacity, 0)
+    assert buffer.dropped == excess
+    assert dict(buffer.dropped_by_key) == Counter(key for _, key in appended[:excess])
+    kept = Counter(key for _, key in appended[excess:])
+    assert buffer.counts_by_key() == kept
+    frames = drain(buffer, 10**6)
+    assert [frame.oldest_us for frame in frames][:1] == [appended[excess][0]]
+
+
+def test_capacity_ties_drop_the_key_registered_first() -> None:
+    buffer = SampleBuffer(2)
+    buffer.series("late")
+    buffer.series("early").append(T0, 1.0)
+    buffer.series("late").append(T0, 2.0)
+    buffer.series("early").append(T0 + US, 3.0)
+    assert buffer.dropped_by_key == {"late": 1}
+
+
+def test_capacity_drops_the_oldest_across_out_of_order_keys() -> None:
+    buffer = SampleBuffer(3)
+    buffer.series("a").append(T0 + 5 * US, 5.0)
+    buffer.series("b").append(T0 + 9 * US, 9.0)
+    buffer.series("a").append(T0 + 2 * US, 2.0)
+    buffer.series("b").append(T0 + US, 1.0)
+    buffer.series("c").append(T0 + 3 * US, 3.0)
+
+    assert buffer.dropped_by_key == {"b": 1, "a": 1}
+    assert buffer.oldest_us == T0 + 3 * US
+
+
+def test_lowering_capacity_drops_the_oldest_at_once() -> None:
+    buffer = SampleBuffer(100)
+    for step in range(10):
+        buffer.series("a" if step % 2 else "b").append(T0 + step * US, step)
+
+    buffer.capacity = 4
+
+    assert (len(buffer), buffer.capacity, buffer.dropped) == (4, 4, 6)
+    assert buffer.dropped_by_key == {"a": 3, "b": 3}
+    assert buffer.oldest_us == T0 + 6 * US
+    buffer.capacity = 100
+    assert (len(buffer), buffer.dropped) == (4, 6)
+
+
+@pytest.mark.parametrize("capacity", [0, -1, True, 1.5, "10"])
+def test_capacity_must_be_a_positive_integer(capacity: Any) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        SampleBuffer(capacity)
+    buffer = SampleBuffer(5)
+    with pytest.raises(ValueError, match="positive integer"):
+        buffer.capacity = capacity
+    assert buffer.capacity == 5
+
+
+def test_in_flight_readings_count_but_are_never_dropped() -> None:
+    buffer = SampleBuffer(4)
+    series = buffer.series("a")
+    for step in range(3):
+        series.append(T0 + step * US, step)
+    frame = buffer.take_frame()
+    assert frame is not None
+
+    series.append(T0 + 10 * US, 10.0)
+    series.append(T0 + 11 * US, 11.0)
+    assert (len(buffer), buffer.dropped) == (4, 1)
+
+    buffer.capacity = 2
+    assert (len(buffer), buffer.dropped) == (3, 2)
+
+    buffer.release(frame)
+    assert (len(buffer), buffer.dropped) == (2, 3)
+    assert buffer.oldest_us == T0 + US
+
+
+def test_overflow_keeps_storage_and_drop_queue_bounded() -> None:
+    buffer = SampleBuffer(100)
+    keys = [buffer.series(f"k{index}") for index in range(3)]
+    for step in range(5_000):
+        # Every key's clock also jumps back now and then.
+        offset = step * US if step % 97 else (step - 500) * US
+        keys[step % 3].append(T0 + offset + step % 3, step)
+        assert len(buffer) == min(step + 1, 100)
+
+    assert buffer.dropped == 4_900
+    ledger = buffer._ledger
+    assert len(ledger.queue) <= 2 * len(ledger.series) + 64
+    assert all(len(series.times) <= 2 * 100 + 64 for series in ledger.series.values())
+
+
+def test_drop_queue_stays_bounded_when_times_go_backwards() -> None:
+    buffer = SampleBuffer()
+    buffer.series("idle")
+    series = buffer.series("a")
+    for second in range(500, 0, -1):
+        series.append(T0 + second * US, second)
+        assert len(buffer._ledger.queue) <= 2 * 2 + 64 + 1
+
+    buffer.capacity = 10
+
+    assert buffer.dropped_by_key == {"a": 490}
+    assert buffer.oldest_us == T0 + 491 * US
+
+
+# ---------------------------------------------------------------- introspection
+
+
+def test_introspection() -> None:
+    buffer = SampleBuffer()
+    assert buffer.oldest_us is None
+    assert buffer.counts_by_key() == {}
+    a = buffer.series("a")
+    assert buffer.series("a") is a
+    assert a.key == "a"
+
+    a.append(T0 + 5 * US, 1.0)
+    a.append(T0 + 6 * US, 1.0)
+    buffer.series("b").append(T0 + 7 * US, 1.0)
+    frame = buffer.take_frame(140)
+    assert frame is not None
+    assert frame.keys == ("a",)
+    assert buffer.oldest_us == T0 + 5 * US
+    a.append(T0 + US, 1.0)
+
+    assert (len(buffer), buffer.oldest_us) == (4, T0 + US)
+    assert buffer.counts_by_key() == {"a": 3, "b": 1}
+    with pytest.raises(TypeError):
+        buffer.dropped_by_key["a"] = 1  # type: ignore[index]
+
+
+# ---------------------------------------------------------------- persistence
+
+
+def test_round_trip_restores_everything() -> None:
+    buffer = SampleBuffer(8)
+    for step in range(10):
+        buffer.series(f"sensor.{step % 3}").append(T0 + step * 333_333, step * 1.5)
+    buffer.series("sensor.empty")
+    saved = orjson.loads(orjson.dumps(buffer.to_dict()))
+
+    restored = SampleBuffer.from_dict(saved, capacity=8)
+
+    assert restored.to_dict() == saved
+    assert "sensor.empty" not in saved["series"]
+    assert restored.counts_by_key() == buffer.counts_by_key()
+    assert buffer.dropped > 0
+    assert (restored.dropped, restored.dropped_by_key) == (
+        buffer.dropped,
+        buffer.dropped_by_key,
+    )
+    assert (restored.capacity, restored.oldest_us) == (8, buffer.oldest_us)
+    expected, actual = buffer.take_frame(), restored.take_frame()
+    assert expected is not None
+    assert actual is not None
+    assert actual.data_json == expected.data_json
+
+
+def test_readings_in_flight_are_saved_as_pending() -> None:
+    buffer = SampleBuffer()
+    series = buffer.series("a")
+    series.append(T0, 1.0)
+    series.append(T0 + 2 * US, 2.0)
+    frame = buffer.take_frame()
+    assert frame is not None
+    series.append(T0 + 500, 3.0)
+    series.append(T0 + 3 * US, 4.0)
+
+    restored = SampleBuffer.from_dict(buffer.to_dict())
+    buffer.release(frame)
+
+    assert buffer.counts_by_key() == restored.counts_by_key() == {"a": 3}
+    assert buffer.to_dict() == restored.to_dict()
+
+
+def test_restoring_beyond_capacity_drops_the_oldest() -> None:
+    buffer = SampleBuffer()
+    for step in range(6):
+        buffer.series("ab"[step % 2]).append(T0 + step * US, step)
+
+    restored = SampleBuffer.from_dict(buffer.to_dict(), capacity=2)
+
+    assert (len(restored), restored.dropped) == (2, 4)
+    assert restored.dropped_by_key == {"a": 2, "b": 2}
+    assert restored.oldest_us == T0 + 4 * US
+
+
+def test_saved_arrays_are_little_endian() -> None:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 0.5)
+    times, values = buffer.to_dict()["series"]["a"]
+    assert base64.b64decode(times) == struct.pack("<q", T0)
+    assert base64.b64decode(values) == struct.pack("<d", 0.5)
+
+
+def test_a_big_endian_host_swaps_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 0.5)
+    monkeypatch.setattr(sys, "byteorder", "big")
+
+    saved = buffer.to_dict()
+
+    # On this little-endian host, "swapping to little-endian" yields big-endian.
+    assert base64.b64decode(saved["series"]["a"][0]) == struct.pack(">q", T0)
+    assert SampleBuffer.from_dict(saved).to_dict() == saved
+
+
+def test_unsorted_saved_series_are_coalesced() -> None:
+    times = [T0 + 3 * US, T0 + 100, T0 + 200, T0 + 3 * US + 1]
+    values = [1.0, 2.0, 3.0, 4.0]
+    saved = {
+        "version": 1,
+        "series": {
+            "a": [
+                base64.b64encode(struct.pack("<4q", *times)).decode(),
+                base64.b64encode(struct.pack("<4d", *values)).decode(),
+            ]
+        },
+        "dropped": 0,
+        "dropped_by_key": {},
+    }
+
+    restored = SampleBuffer.from_dict(saved)
+
+    assert len(restored) == 2
+    frame = restored.take_frame()
+    assert frame is not None
+    assert readings(frame) == {
+        "a": [(format_time(T0 + 200), 3.0), (format_time(T0 + 3 * US + 1), 4.0)]
+    }
+
+
+def _saved(**changes: Any) -> dict[str, Any]:
+    buffer = SampleBuffer()
+    buffer.series("a").append(T0, 1.0)
+    buffer.series("a").append(T0 + US, 2.0)
+    saved = buffer.to_dict()
+    saved.update(changes)
+    return saved
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ([], "unknown format"),
+        ({}, "unknown format"),
+        (_saved(version=2), "unknown format"),
+        (_saved(series=None), "series or dropped_by_key"),
+        (_saved(dropped_by_key=[]), "series or dropped_by_key"),
+        (_saved(dropped=-1), "drop counts"),
+        (_saved(dropped=True), "drop counts"),
+        (_saved(dropped="3"), "drop counts"),
+        (_saved(dropped_by_key={"a": 1.0}), "drop counts"),
+        (_saved(dropped_by_key={"a": -1}), "drop counts"),
+        (_saved(series={"": ["", ""]}), "input key"),
+        (_saved(series={"a": "AAAA"}), "pair of arrays"),
+        (_saved(series={"a": ["", "", ""]}), "pair of arrays"),
+        (_saved(series={"a": [None, ""]}), "not base64 text"),
+        (_saved(series={"a": ["not base64!", ""]}), "not base64"),
+        (_saved(series={"a": [_b64(b"1234567"), ""]}), "partial item"),
+        (_saved(series={"a": [_b64(struct.pack("<q", T0)), ""]}), "lengths differ"),
+        (
+            _saved(
+                series={
+                    "a": [_b64(struct.pack("<q", -(2**63))), _b64(struct.pack("<d", 1))]
+                }
+            ),
+            "out of range",
+        ),
+        (
+            _saved(
+                series={
+                    "a": [_b64(struct.pack("<q", 2**62)), _b64(struct.pack("<d", 1))]
+                }
+            ),
+            "out of range",
+        ),
+        (
+            _saved(
+                series={
+                    "a": [
+                        _b64(struct.pack("<q", T0)),
+                        _b64(struct.pack("<d", float("nan"))),
+                    ]
+                }
+            ),
+            "not finite",
+        ),
+        (
+            _saved(
+                series={
+                    "a": [
+                        _b64(struct.pack("<q", T0)),
+                        _b64(struct.pack("<d", float("-inf"))),
+                    ]
+                }
+            ),
+            "not finite",
+        ),
+    ],
+)
+def test_malformed_saved_data_is_refused(data: Any, problem: str) -> None:
+    with pytest.raises(BufferFormatError, match=problem) as caught:
+        SampleBuffer.from_dict(data)
+    assert isinstance(caught.value, ValueError)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.one_of(
+        JSON,
+        st.fixed_dictionaries(
+            {
+                "version": st.just(1) | JSON,
+                "series": st.dictionaries(
+                    st.text(max_size=4),
+                    st.lists(st.binary(max_size=24).map(_b64) | JSON, max_size=3),
+                    max_size=3,
+                )
+                | JSON,
+                "dropped": st.integers() | JSON,
+                "dropped_by_key": st.dictionaries(st.text(max_size=4), st.integers())
+                | JSON,
+            }
+        ),
+    )
+)
+def test_from_dict_only_ever_raises_value_error(data: Any) -> None:
+    try:
+        restored = SampleBuffer.from_dict(data)
+    except ValueError:
+        return
+    # Whatever was accepted must be usable.
+    drain(restored, 10**6)
+    assert SampleBuffer.from_dict(restored.to_dict()).to_dict() == restored.to_dict()
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass
+class Model:
+    """A slow, obviously correct account of every reading appended."""
+
+    capacity: int
+    registered: list[str] = field(default_factory=list)
+    # key -> UTC second -> (time, value, reading id)
+    pending: dict[str, dict[int, tuple[int, float, int]]] = field(default_factory=dict)
+    flight: dict[str, list[tuple[int, float, int]]] = field(default_factory=dict)
+    fate: dict[int, str] = field(default_factory=dict)
+    ids: itertools.count[int] = field(default_factory=itertools.count)
+    appended: int = 0
+
+    def buffered(self) -> dict[str, list[tuple[int, float, int]]]:
+        """Per key, readings in flight then pending readings, each in time order."""
+        return {
+            key: self.flight.get(key, []) + sorted(self.pending.get(key, {}).values())
+            for key in self.registered
+            if self.flight.get(key) or self.pending.get(key)
+        }
+
+    def append(self, key: str, time_us: int, value: float) -> None:
+        if key not in self.registered:
+            self.registered.append(key)
+        reading = (time_us, value, next(self.ids))
+        self.appended += 1
+        seconds = self.pending.setdefault(key, {})
+        if (old := seconds.get(time_us // US)) is not None:
+            self.fate[old[2]] = "coalesced"
+        seconds[time_us // US] = reading
+        self.shed()
+
+    def shed(self) -> None:
+        while sum(map(len, self.buffered().values())) > self.capacity:
+            candidates = [
+                (min(seconds.values()), self.registered.index(key), key)
+                for key, seconds in self.pending.items()
+                if seconds
+            ]
+            if not candidates:
+                return
+            (time_us, _, reading_id), _, key = min(candidates)
+            del self.pending[key][time_us // US]
+            self.fate[reading_id] = f"dropped:{key}"
+
+    def take(self, keys: tuple[str, ...], counts: dict[str, int]) -> None:
+        for key in keys:
+            ordered = sorted(self.pending[key].values())
+            self.flight[key] = ordered[: counts[key]]
+            for time_us, _, _ in self.flight[key]:
+                del self.pending[key][time_us // US]
+
+    def land(self, fates: dict[str, str]) -> None:
+        for key, flown in self.flight.items():
+            if key in fates:
+                for reading in flown:
+                    self.fate[reading[2]] = fates[key]
+                continue
+            seconds = self.pending.setdefault(key, {})
+            for reading in flown:
+                if reading[0] // US in seconds:
+                    self.fate[reading[2]] = "coalesced"
+                else:
+                    seconds[reading[0] // US] = reading
+        self.flight = {}
+        self.shed()
+
+
+MODEL_KEYS = ("a", "b", "sensor.c")
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("append"),
+            st.sampled_from(MODEL_KEYS),
+            st.integers(-2, 6),
+            st.sampled_from([0, 1, 499_999, 500_000, 999_999]),
+            st.floats(allow_nan=False, allow_infinity=False),
+        ),
+        st.tuples(st.just("take"), st.integers(90, 1_500)),
+        st.tuples(st.just("confirm")),
+        st.tuples(st.just("release")),
+        st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
+        st.tuples(st.just("capacity"), st.integers(1, 12)),
+        st.tuples(st.just("restart")),
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(capacity=st.integers(1, 12), operations=OPERATIONS)
+def test_every_reading_is_accounted_for(
+    capacity: int, operations: list[tuple[Any, ...]]
+) -> None:
+    buffer = SampleBuffer(capacity)
+    model = Model(capacity)
+    frame: Frame | None = None
+    for operation in operations:
+        match operation:
+            case ("append", key, second, micro, value):
+                buffer.series(key).append(T0 + second * US + micro, value)
+                model.append(key, T0 + second * US + micro, value)
+            case ("take", max_bytes):
+                if frame is not None:
+                    with pytest.raises(RuntimeError):
+                        buffer.take_frame(max_bytes)
+                    continue
+                frame = buffer.take_frame(max_bytes)
+                check_frame(model, frame, max_bytes)
+            case ("confirm" | "release" | "reject", *_) if frame is None:
+                continue
+            case ("confirm",):
+                assert frame is not None
+                buffer.confirm(frame)
+                model.land(dict.fromkeys(model.flight, "delivered"))
+                frame = None
+            case ("release",):
+                assert frame is not None
+                buffer.release(frame)
+                model.land({})
+                frame = None
+            case ("reject", keys):
+                assert frame is not None
+                refused = {
+                    key: len(model.flight[key]) for key in keys & model.flight.keys()
+                }
+                assert buffer.reject(frame, keys) == refused
+                model.land(dict.fromkeys(refused, "rejected"))
+                frame = None
+            case ("capacity", new_capacity):
+                buffer.capacity = model.capacity = new_capacity
+                model.shed()
+            case ("restart",):
+                buffer = SampleBuffer.from_dict(
+                    buffer.to_dict(), capacity=model.capacity
+                )
+                model.land({})
+                frame = None
+        check_state(buffer, model)
+
+
+def check_frame(model: Model, frame: Frame | None, max_bytes: int) -> None:
+    by_age = sorted(
+        (min(seconds.values()), model.registered.index(key), key)
+        for key, seconds in model.pending.items()
+        if seconds
+    )
+    if not by_age:
+        assert frame is None
+        return
+    assert frame is not None
+    assert len(frame.data_json) <= max_bytes
+    data = decode(frame)
+    assert data["times"] == sorted(set(data["times"]))
+    assert all(len(row) == len(data["times"]) for row in data["series"].values())
+    # Whole keys, oldest first; only a key alone in its frame may be cut short.
+    assert frame.keys == tuple(key for _, _, key in by_age[: len(frame.keys)])
+    sent = readings(frame)
+    for key in frame.keys:
+        ordered = sorted(model.pending[key].values())
+        if len(frame.keys) > 1:
+            assert len(sent[key]) == len(ordered)
+        assert sent[key] == [
+            (format_time(time_us), value)
+            for time_us, value, _ in ordered[: len(sent[key])]
+        ]
+    assert frame.sample_count == sum(map(len, sent.values()))
+    model.take(frame.keys, {key: len(cells) for key, cells in sent.items()})
+
+
+def check_state(buffer: SampleBuffer, model: Model) -> None:
+    buffered = model.buffered()
+    # Every reading appended is delivered, rejected, dropped, coalesced or buffered.
+    buffered_ids = {
+        reading[2] for readings in buffered.values() for reading in readings
+    }
+    assert buffered_ids.isdisjoint(model.fate)
+    assert len(buffered_ids) + len(model.fate) == model.appended
+
+    assert len(buffer) == len(buffered_ids)
+    assert buffer.counts_by_key() == {
+        key: len(readings) for key, readings in buffered.items()
+    }
+    dropped = Counter(
+        fate.removeprefix("dropped:")
+        for fate in model.fate.values()
+        if fate.startswith("dropped:")
+    )
+    assert buffer.dropped == dropped.total()
+    assert buffer.dropped_by_key == dropped
+    assert buffer.oldest_us == min(
+        (reading[0] for readings in buffered.values() for reading in readings),
+        default=None,
+    )
+    saved = buffer.to_dict()["series"]
+    assert saved.keys() == buffered.keys()
+    for key, readings in buffered.items():
+        times, values = saved[key]
+        count = len(readings)
+        assert struct.unpack(f"<{count}q", base64.b64decode(times)) == tuple(
+            r[0] for r in readings
+        )
+        assert struct.unpack(f"<{count}d", base64.b64decode(values)) == tuple(
+            r[1] for r in readings
+        )

@@ -1,0 +1,326 @@
+"""The whole path of a reading: a state change in Home Assistant to a point in Clarify.
+
+Everything runs against the emulator over real HTTP on 127.0.0.1. Time moves
+with the harness's `async_fire_time_changed`; the emulator's clock follows the
+same simulated time, so its rate-limit record shows what Clarify would see.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+import time
+from typing import Any
+
+import pytest
+
+from custom_components.clarify.const import (
+    CONF_API_URL,
+    CONF_ATTRIBUTE,
+    CONF_AUTH_TYPE,
+    CONF_CLIENT_ID,
+    CONF_ENTITIES,
+    CONF_ENTITY,
+    CONF_FLUSH_INTERVAL,
+    CONF_INPUT_KEY,
+    CONF_INTEGRATION_ID,
+    CONF_SECRET,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+from freezegun.api import FrozenDateTimeFactory
+from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
+
+
+class SimulatedTime:
+    """Moves the frozen clock and fires Home Assistant's timers that fell due."""
+
+    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
+        self.hass = hass
+        self.freezer = freezer
+
+    def set_state(
+        self, entity_id: str, state: str, attributes: dict[str, Any] | None = None
+    ) -> datetime:
+        """Set a state now; return its time as Clarify stores it."""
+        self.hass.states.async_set(entity_id, state, attributes)
+        new_state = self.hass.states.get(entity_id)
+        assert new_state is not None
+        return new_state.last_updated
+
+    async def advance(self, seconds: float) -> None:
+        self.freezer.tick(timedelta(seconds=seconds))
+        async_fire_time_changed(self.hass)
+        await self.hass.async_block_till_done(wait_background_tasks=True)
+
+    async def run(self, seconds: float, step: float = 1.0) -> None:
+        """Advance in steps, as the real clock would."""
+        elapsed = 0.0
+        while elapsed < seconds:
+            await self.advance(step)
+            elapsed += step
+
+
+@pytest.fixture
+def sim(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> SimulatedTime:
+    return SimulatedTime(hass, freezer)
+
+
+@pytest.fixture
+async def emulator(
+    socket_enabled: None, freezer: FrozenDateTimeFactory
+) -> AsyncIterator[ClarifyEmulator]:
+    # The frozen clock is the emulator's too: its rate record is in simulated time.
+    async with ClarifyEmulator(
+        rate_limit="record", clock=lambda: dt_util.utcnow().timestamp()
+    ) as started:
+        yield started
+
+
+@pytest.fixture
+def integration(emulator: ClarifyEmulator) -> IntegrationCredentials:
+    return emulator.add_integration()
+
+
+def _mapping(entity: str, key: str | None = None, attribute: str | None = None) -> dict[str, Any]:
+    option: dict[str, Any] = {CONF_ENTITY: entity, CONF_INPUT_KEY: key or entity}
+    if attribute:
+        option[CONF_ATTRIBUTE] = attribute
+    return option
+
+
+def _entry(
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    mappings: list[dict[str, Any]],
+    **options: Any,
+) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Clarify",
+        unique_id=integration.integration_id,
+        data={
+            CONF_AUTH_TYPE: "client_credentials",
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_CLIENT_ID: integration.client_id,
+            CONF_SECRET: integration.client_secret,
+            CONF_API_URL: emulator.api_url,
+        },
+        options={CONF_ENTITIES: mappings, CONF_FLUSH_INTERVAL: 60} | options,
+    )
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_readings_arrive_with_exact_values_and_times(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Numbers, two-state and option entities arrive with their own timestamps."""
+    options = {"options": ["home", "away"]}
+    sim.set_state("input_select.mode", "home", options)
+    await _setup(
+        hass,
+        _entry(
+            emulator,
+            integration,
+            [
+                _mapping("sensor.temperature", "outdoor-temperature"),
+                _mapping("binary_sensor.door"),
+                _mapping("input_select.mode"),
+            ],
+        ),
+    )
+    temperature = {sim.set_state("sensor.temperature", "21.5"): 21.5}
+    door = {sim.set_state("binary_sensor.door", "on"): 1.0}
+    mode = {sim.set_state("input_select.mode", "away", options): 1.0}
+    # Not numbers: skipped, never sent as 0.
+    sim.set_state("sensor.temperature", "unavailable")
+    sim.set_state("sensor.temperature", "nan")
+    await sim.advance(1)
+    temperature[sim.set_state("sensor.temperature", "-3")] = -3.0
+    assert emulator.points(integration.integration_id) == {}
+
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {
+        "outdoor-temperature": temperature,
+        "binary_sensor.door": door,
+        "input_select.mode": mode,
+    }
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    status = entry.runtime_data.exporter.status
+    assert status.sent_readings == 4
+    assert status.skipped_readings == 2
+    assert len(entry.runtime_data.exporter.buffer) == 0
+    assert emulator.rate_limit_violations() == 0
+
+
+async def test_one_reading_per_key_and_second_last_wins(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Within one second only the last reading of an entity is sent."""
+    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    await sim.advance(1.0 - time.time() % 1.0)  # the start of a second
+    sim.freezer.tick(timedelta(microseconds=100))
+    sim.set_state("sensor.power", "1")
+    sim.freezer.tick(timedelta(milliseconds=300))
+    sim.set_state("sensor.power", "2")
+    sim.freezer.tick(timedelta(milliseconds=300))
+    last = sim.set_state("sensor.power", "3")
+    await sim.advance(1)
+    following = sim.set_state("sensor.power", "4")
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {
+        "sensor.power": {last: 3.0, following: 4.0}
+    }
+
+
+async def test_attribute_instead_of_state(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """An attribute mapping sends the attribute, whatever the state is."""
+    await _setup(
+        hass,
+        _entry(
+            emulator,
+            integration,
+            [_mapping("climate.living_room", "living-room", "current_temperature")],
+        ),
+    )
+    at = sim.set_state("climate.living_room", "heat", {"current_temperature": 20.5})
+    sim.set_state("climate.living_room", "off", {"current_temperature": None})
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {"living-room": {at: 20.5}}
+
+
+async def test_outage_keeps_every_reading(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Failed sends keep everything; the backlog arrives when Clarify is back."""
+    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    emulator.inject(Fault(kind="http", status=503, count=3, path="/v1/rpc"))
+    expected = {}
+    for minute in range(4):
+        expected[sim.set_state("sensor.power", str(minute))] = float(minute)
+        await sim.run(60, step=5)
+    assert emulator.points(integration.integration_id) == {"sensor.power": expected}
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert entry.runtime_data.exporter.status.connected is True
+    # One line when Clarify went away, one when it came back.
+    messages = [r.getMessage() for r in caplog.records if "clarify" in r.name]
+    assert sum("unreachable" in m for m in messages) == 1
+    assert sum("reachable again" in m for m in messages) == 1
+    assert emulator.rate_limit_violations() == 0
+
+
+async def test_retry_after_is_honoured(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """A 429 with Retry-After holds the next attempt back at least that long."""
+    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    emulator.inject(Fault(kind="http", status=429, retry_after=30, path="/v1/rpc"))
+    at = sim.set_state("sensor.power", "7")
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {}
+    await sim.run(25, step=5)
+    assert emulator.points(integration.integration_id) == {}
+    await sim.run(10, step=5)
+    assert emulator.points(integration.integration_id) == {"sensor.power": {at: 7.0}}
+
+
+async def test_rejected_series_does_not_block_the_others(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Clarify refusing one series sets it aside; the rest is delivered."""
+    await _setup(
+        hass,
+        _entry(emulator, integration, [_mapping("sensor.good"), _mapping("sensor.bad")]),
+    )
+    emulator.inject(
+        Fault(
+            kind="rpc",
+            code=-32602,
+            message="Invalid params",
+            data={"pathErrors": [{"path": ["data", "series", "sensor.bad"], "error": "no"}]},
+            path="/v1/rpc",
+        )
+    )
+    good = sim.set_state("sensor.good", "1")
+    sim.set_state("sensor.bad", "2")
+    await sim.advance(60)
+    await sim.advance(1)
+    assert emulator.points(integration.integration_id) == {"sensor.good": {good: 1.0}}
+    exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
+    assert exporter.status.rejected_readings == {"sensor.bad": 1}
+    assert len(exporter.buffer) == 0
+
+
+async def test_auth_failure_starts_reauth_and_keeps_readings(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Revoked credentials pause sending and ask the user; nothing is lost."""
+    entry = _entry(emulator, integration, [_mapping("sensor.power")])
+    await _setup(hass, entry)
+    emulator.revoke(integration.integration_id)
+    emulator.expire_tokens()
+    first = sim.set_state("sensor.power", "1")
+    await sim.advance(60)
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    second = sim.set_state("sensor.power", "2")
+    await sim.run(120, step=10)
+    assert len(entry.runtime_data.exporter.buffer) == 2
+    requests = len(emulator.requests)
+
+    # The user re-authenticates with working credentials: the entry reloads
+    # and the backlog goes out.
+    emulator.restore(integration.integration_id)
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {"next_step_id": "credentials_file"}
+    )
+    document = integration.credentials_file(emulator.api_url)
+    document["credentials"]["clientSecret"] = integration.client_secret
+    import orjson
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"credentials_file": orjson.dumps(document).decode()}
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {
+        "sensor.power": {first: 1.0, second: 2.0}
+    }
+    assert len(emulator.requests) > requests

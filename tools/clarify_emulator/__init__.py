@@ -1,0 +1,25 @@
+"""A local stand-in for Clarify's integration API, for tests and development.
+
+Start one in a test::
+
+    async with ClarifyEmulator(rate_limit="record") as emulator:
+        credentials = emulator.add_integration()
+        ...  # point a client at emulator.api_url
+
+or from a shell: ``python -m tools.clarify_emulator --port 8765``.
+"""
+
+from .faults import Fault, FaultKind
+from .limits import RateLimitMode, RecordedRequest
+from .model import IntegrationCredentials, Signal
+from .server import ClarifyEmulator
+
+__all__ = [
+    "ClarifyEmulator",
+    "Fault",
+    "FaultKind",
+    "IntegrationCredentials",
+    "RateLimitMode",
+    "RecordedRequest",
+    "Signal",
+]

@@ -1,0 +1,1 @@
+"""The development setup that `scripts/develop` starts."""
