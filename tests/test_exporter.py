@@ -8,11 +8,21 @@ same simulated time, so its rate-limit record shows what Clarify would see.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 import time
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
+
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.const import (
     CONF_API_URL,
@@ -27,15 +37,6 @@ from custom_components.clarify.const import (
     CONF_SECRET,
     DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
-from homeassistant.util import dt as dt_util
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
-from freezegun.api import FrozenDateTimeFactory
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
 
@@ -89,7 +90,9 @@ def integration(emulator: ClarifyEmulator) -> IntegrationCredentials:
     return emulator.add_integration()
 
 
-def _mapping(entity: str, key: str | None = None, attribute: str | None = None) -> dict[str, Any]:
+def _mapping(
+    entity: str, key: str | None = None, attribute: str | None = None
+) -> dict[str, Any]:
     option: dict[str, Any] = {CONF_ENTITY: entity, CONF_INPUT_KEY: key or entity}
     if attribute:
         option[CONF_ATTRIBUTE] = attribute
@@ -263,14 +266,20 @@ async def test_rejected_series_does_not_block_the_others(
     """Clarify refusing one series sets it aside; the rest is delivered."""
     await _setup(
         hass,
-        _entry(emulator, integration, [_mapping("sensor.good"), _mapping("sensor.bad")]),
+        _entry(
+            emulator, integration, [_mapping("sensor.good"), _mapping("sensor.bad")]
+        ),
     )
     emulator.inject(
         Fault(
             kind="rpc",
             code=-32602,
             message="Invalid params",
-            data={"pathErrors": [{"path": ["data", "series", "sensor.bad"], "error": "no"}]},
+            data={
+                "pathErrors": [
+                    {"path": ["data", "series", "sensor.bad"], "error": "no"}
+                ]
+            },
             path="/v1/rpc",
         )
     )
@@ -324,3 +333,181 @@ async def test_auth_failure_starts_reauth_and_keeps_readings(
         "sensor.power": {first: 1.0, second: 2.0}
     }
     assert len(emulator.requests) > requests
+
+
+async def test_options_change_keeps_buffered_readings(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Changing what is sent applies at once; nothing buffered is lost."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    await _setup(hass, entry)
+    exporter = entry.runtime_data.exporter
+    a = sim.set_state("sensor.a", "1")
+    await sim.advance(1)
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            CONF_ENTITIES: [_mapping("sensor.a", "renamed-key"), _mapping("sensor.b")],
+            CONF_FLUSH_INTERVAL: 30,
+        },
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.exporter is exporter
+    a2 = sim.set_state("sensor.a", "2")
+    b = sim.set_state("sensor.b", "3")
+    await sim.run(30, step=5)
+    # The reading taken before the change keeps the key it was taken for.
+    assert emulator.points(integration.integration_id) == {
+        "sensor.a": {a: 1.0},
+        "renamed-key": {a2: 2.0},
+        "sensor.b": {b: 3.0},
+    }
+
+
+async def test_renamed_entity_keeps_its_key(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """A mapping follows its registry entry through a rename."""
+    registry = er.async_get(hass)
+    registry_entry = registry.async_get_or_create(
+        "sensor", "demo", "t1", suggested_object_id="kitchen"
+    )
+    await _setup(
+        hass, _entry(emulator, integration, [_mapping(registry_entry.id, "kitchen")])
+    )
+    before = sim.set_state("sensor.kitchen", "20")
+    await sim.advance(1)
+    registry.async_update_entity("sensor.kitchen", new_entity_id="sensor.cooking")
+    await hass.async_block_till_done()
+    after = sim.set_state("sensor.cooking", "21")
+    # Changes elsewhere in the registry do not disturb the tracking.
+    other = registry.async_get_or_create("sensor", "demo", "t2")
+    registry.async_update_entity(other.entity_id, new_entity_id="sensor.other")
+    registry.async_update_entity("sensor.cooking", name="Cooking")
+    await hass.async_block_till_done()
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {
+        "kitchen": {before: 20.0, after: 21.0}
+    }
+
+
+async def test_entity_without_state_at_setup(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """How to read an entity is decided on its first state when it had none."""
+    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.phase")]))
+    options = {"device_class": "enum", "options": ["idle", "washing", "drying"]}
+    first = sim.set_state("sensor.phase", "washing", options)
+    await sim.advance(1)
+    second = sim.set_state("sensor.phase", "drying", options)
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {
+        "sensor.phase": {first: 1.0, second: 2.0}
+    }
+
+
+async def test_backlog_goes_out_one_request_per_second(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """A backlog too large for one request is split, a second apart, all delivered."""
+    mappings = [_mapping(f"sensor.s{i}") for i in range(40)]
+    entry = _entry(emulator, integration, mappings)
+    await _setup(hass, entry)
+    emulator.inject(Fault(kind="http", status=503, count=1000, path="/v1/rpc"))
+    expected: dict[str, dict[datetime, float]] = {}
+    # Entities change at their own instants, as they do in a real home: every
+    # reading adds a time, and the frames must stay small all the same.
+    for second in range(600):
+        for i in range(40):
+            at = sim.set_state(f"sensor.s{i}", str(second + i / 100))
+            expected.setdefault(f"sensor.s{i}", {})[at] = second + i / 100
+            sim.freezer.tick(timedelta(milliseconds=7))
+        sim.freezer.tick(timedelta(milliseconds=720))
+    emulator.clear_faults()
+    await sim.run(300, step=1)
+    assert emulator.points(integration.integration_id) == expected
+    inserts = [r for r in emulator.requests if r.rpc_method == "integration.insert"]
+    assert sum(r.http_status == 200 for r in inserts) > 1
+    assert max(r.body_bytes for r in inserts) < 4 * 1024 * 1024
+    assert emulator.rate_limit_violations() == 0
+    assert len(entry.runtime_data.exporter.buffer) == 0
+
+
+async def test_unload_sends_the_rest_and_stops(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Unloading makes one last send; afterwards nothing listens or runs."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    await _setup(hass, entry)
+    at = sim.set_state("sensor.a", "5")
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+    # No listener left: later states go nowhere, and no timer fires.
+    sim.set_state("sensor.a", "6")
+    await sim.advance(120)
+    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+    assert entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_readings_survive_a_restart(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Readings Clarify never confirmed are saved, and sent after setup."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    await _setup(hass, entry)
+    emulator.inject(Fault(kind="http", status=503, count=10, path="/v1/rpc"))
+    at = sim.set_state("sensor.a", "5")
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert emulator.points(integration.integration_id) == {}
+    assert f"clarify.{entry.entry_id}.buffer" in hass_storage
+
+    emulator.clear_faults()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await sim.advance(60)
+    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+
+    # Removing the entry removes what it saved.
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert f"clarify.{entry.entry_id}.buffer" not in hass_storage
+
+
+@pytest.mark.parametrize("data", [{"bad": True}, "text", {"keys": "x", "capacity": -1}])
+async def test_unreadable_saved_readings(
+    hass: HomeAssistant,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    hass_storage: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    data: Any,
+) -> None:
+    """A damaged file is reported and set aside; setup goes on with an empty buffer."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    key = f"clarify.{entry.entry_id}.buffer"
+    hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": data}
+    await _setup(hass, entry)
+    assert entry.state is ConfigEntryState.LOADED
+    assert len(entry.runtime_data.exporter.buffer) == 0
+    assert "could not be read" in caplog.text

@@ -17,6 +17,7 @@ into an exception whose class tells the caller what to do next:
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -545,8 +546,7 @@ class ClarifyClient:
         )
         credentials = self._credentials
         if credentials.kind == "basic":
-            basic = aiohttp.BasicAuth(credentials.integration_id, credentials.secret)
-            response = await self._post_rpc(body, basic.encode())
+            response = await self._post_rpc(body, _basic_authorization(credentials))
         else:
             token = await self._access_token()
             response = await self._post_rpc(body, f"Bearer {token}")
@@ -753,6 +753,13 @@ def _rpc_error(
         data=data,
         invalid_keys=_invalid_keys(data, container, sent_keys),
     )
+
+
+def _basic_authorization(credentials: ClarifyCredentials) -> str:
+    # Built by hand: aiohttp's BasicAuth is deprecated in the aiohttp that newer
+    # Home Assistant ships, and its replacement is missing from the older one.
+    pair = f"{credentials.integration_id}:{credentials.secret}".encode()
+    return f"Basic {base64.b64encode(pair).decode('ascii')}"
 
 
 def _status_error(context: str, response: _Response) -> ClarifyRetryableError:

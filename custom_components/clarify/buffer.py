@@ -57,6 +57,8 @@ _MAX_US: Final = (
 ) // _ONE_US
 # Above every valid time: marks a series with no entry in the drop queue.
 _UNQUEUED: Final = _MAX_US + 1
+# Below every valid second: the newest pending second of a series with none.
+_NOTHING_PENDING: Final = _MIN_US // _US - 1
 # Upper bounds of the encoded size of each part of a frame, separators included:
 # `{"times":[],"series":{}}`; a quoted time and its comma; the longest number
 # orjson writes (e.g. -1.2345678901234567e-300) and its comma; `null,`; and
@@ -547,6 +549,7 @@ class _Series:
         "key",
         "ledger",
         "queued",
+        "second",
         "seq",
         "times",
         "values",
@@ -561,30 +564,33 @@ class _Series:
         self.times: array[int] = array("q")
         self.values: array[float] = array("d")
         self.head = 0
+        # The UTC second of the newest pending reading: kept apart from the
+        # array because reading an array item costs more than the whole check.
+        self.second = _NOTHING_PENDING
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
         self.flight_values: array[float] = array("d")
 
     def append(self, time_us: int, value: float) -> None:
         """Buffer one reading; a later one in the same UTC second replaces it."""
-        times = self.times
-        if len(times) > self.head:
-            last = times[-1]
-            if time_us < last:
-                self._insert(time_us, value)
-                return
-            if time_us // _US == last // _US:
-                times[-1] = time_us
-                self.values[-1] = value
-                return
-        elif time_us < self.queued:
-            self.ledger.enqueue(self, time_us)
-        times.append(time_us)
-        self.values.append(value)
-        ledger = self.ledger
-        ledger.count += 1
-        if ledger.count > ledger.capacity:
-            ledger.shed()
+        second = time_us // _US
+        if second > self.second:
+            # The common case. Nothing pending is newer, so only a first pending
+            # reading can be older than the queue entry (`queued`).
+            if time_us < self.queued:
+                self.ledger.enqueue(self, time_us)
+            self.times.append(time_us)
+            self.values.append(value)
+            self.second = second
+            ledger = self.ledger
+            ledger.count += 1
+            if ledger.count > ledger.capacity:
+                ledger.shed()
+        elif second == self.second and time_us >= self.times[-1]:
+            self.times[-1] = time_us
+            self.values[-1] = value
+        else:
+            self._insert(time_us, value)
 
     def _insert(self, time_us: int, value: float) -> None:
         """Place a reading older than the newest pending one (the clock went back)."""
@@ -633,6 +639,7 @@ class _Series:
         if head == len(self.times):
             del self.times[:], self.values[:]
             self.head = 0
+            self.second = _NOTHING_PENDING
         elif head >= _COMPACT_AFTER and 2 * head >= len(self.times):
             del self.times[:head], self.values[:head]
             self.head = 0
@@ -645,6 +652,8 @@ class _Series:
         self.flight_values = self.values[start:end]
         del self.times[:end], self.values[:end]
         self.head = 0
+        if not self.times:
+            self.second = _NOTHING_PENDING
         return self.flight_times, self.flight_values
 
     def discard_flight(self) -> int:
@@ -681,5 +690,9 @@ class _Series:
         self.times = times
         self.values = values
         self.head = 0
-        if times and times[0] < self.queued:
+        if not times:
+            self.second = _NOTHING_PENDING
+            return
+        self.second = times[-1] // _US
+        if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])

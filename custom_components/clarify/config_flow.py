@@ -431,9 +431,7 @@ class ClarifyOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Change how often readings are sent."""
         if user_input is not None:
-            return self._async_save(
-                flush_interval=int(user_input[CONF_FLUSH_INTERVAL])
-            )
+            return self._async_save(flush_interval=int(user_input[CONF_FLUSH_INTERVAL]))
         schema = vol.Schema(
             {
                 vol.Required(

@@ -16,7 +16,9 @@ class ClarifyStatusEntity(Entity):
     _attr_has_entity_name = True
     _attr_should_poll = False
 
-    def __init__(self, entry: ClarifyConfigEntry, description: EntityDescription) -> None:
+    def __init__(
+        self, entry: ClarifyConfigEntry, description: EntityDescription
+    ) -> None:
         """Describe the entity and the service device it belongs to."""
         self.entity_description = description
         self.exporter: ClarifyExporter = entry.runtime_data.exporter

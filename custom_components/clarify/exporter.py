@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 import logging
-import os
+from pathlib import Path
 import random
 from typing import TYPE_CHECKING, Any, Final
 
@@ -97,7 +98,9 @@ async def async_load_buffer(store: BufferStore) -> SampleBuffer:
 
 
 def _set_aside(path: str) -> None:
-    os.replace(path, f"{path}.corrupt")
+    # Without a file (only the storage layer's cache was bad) nothing is kept.
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).replace(f"{path}.corrupt")
 
 
 @dataclass(slots=True)
@@ -249,14 +252,25 @@ class ClarifyExporter:
             )
 
     def _target(self, entity_id: str, mapping: EntityMapping) -> _Target:
-        conversion = conversion_for(
-            entity_id,
-            attribute=mapping.attribute,
-            state=self.hass.states.get(entity_id),
-        )
-        return _Target(
-            conversion.convert, self.buffer.series(mapping.input_key).append
-        )
+        append = self.buffer.series(mapping.input_key).append
+        if (state := self.hass.states.get(entity_id)) is not None:
+            conversion = conversion_for(
+                entity_id, attribute=mapping.attribute, state=state
+            )
+            return _Target(conversion.convert, append)
+
+        def decide(first: State) -> float | None:
+            # The entity has no state yet (Home Assistant is starting): how to
+            # read it (an enum sensor, a binary sensor's device class) is
+            # decided on its first state, once.
+            conversion = conversion_for(
+                entity_id, attribute=mapping.attribute, state=first
+            )
+            target.convert = conversion.convert
+            return conversion.convert(first)
+
+        target = _Target(decide, append)
+        return target
 
     @callback
     def _async_untrack(self) -> None:
@@ -411,7 +425,9 @@ class ClarifyExporter:
     def _async_failed(self, err: ClarifyError) -> None:
         self.status.failed_requests += 1
         self.status.last_error = str(err)
-        if self.status.connected is not False and isinstance(err, ClarifyRetryableError):
+        if self.status.connected is not False and isinstance(
+            err, ClarifyRetryableError
+        ):
             _LOGGER.info(
                 "Clarify is unreachable (%s); readings are kept and sent when it is back",
                 err,

@@ -51,12 +51,14 @@ class HomeAssistantApi:
                 raise RuntimeError(f"{method} {path}: {response.status} {text}")
             return await response.json()
 
-    async def wait_until_up(self, timeout: float = 120.0) -> None:
-        """Wait for the HTTP server to answer."""
-        async with asyncio.timeout(timeout):
+    async def wait_until_up(self) -> None:
+        """Wait (two minutes at most) for the HTTP server to answer."""
+        async with asyncio.timeout(120):
             while True:
                 try:
-                    async with self.session.get(f"{self.url}/manifest.json") as response:
+                    async with self.session.get(
+                        f"{self.url}/manifest.json"
+                    ) as response:
                         if response.status == 200:
                             return
                 except aiohttp.ClientError:
@@ -132,7 +134,9 @@ class HomeAssistantApi:
         """Run a config or options flow through its steps."""
         result = await self.request("POST", path, json=start)
         for step in steps:
-            result = await self.request("POST", f"{path}/{result['flow_id']}", json=step)
+            result = await self.request(
+                "POST", f"{path}/{result['flow_id']}", json=step
+            )
         return result
 
 
