@@ -830,6 +830,17 @@ def test_unsorted_saved_series_are_coalesced() -> None:
     }
 
 
+def test_empty_saved_series_are_skipped() -> None:
+    restored = SampleBuffer.from_dict(_saved(series={"a": ["", ""]}))
+    assert (len(restored), restored.counts_by_key(), restored.oldest_us) == (
+        0,
+        {},
+        None,
+    )
+    restored.series("a").append(T0, 1.0)
+    assert restored.counts_by_key() == {"a": 1}
+
+
 def _saved(**changes: Any) -> dict[str, Any]:
     buffer = SampleBuffer()
     buffer.series("a").append(T0, 1.0)

@@ -29,7 +29,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 import heapq
-import itertools
 import math
 import sys
 from types import MappingProxyType
@@ -44,6 +43,7 @@ DEFAULT_FRAME_BYTES: Final = 4 * 1024 * 1024
 """Half of the ~8 MiB Clarify accepts per request."""
 
 STORAGE_VERSION: Final = 1
+"""The version of the format `SampleBuffer.to_dict` writes."""
 
 _US: Final = 1_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -232,37 +232,72 @@ class SampleBuffer:
         """
         if self._frame is not None:
             raise RuntimeError("A frame is already in flight")
-        queue = sorted(
+        chosen, time_set = self._pack(max_bytes)
+        if not chosen:
+            return None
+
+        frame_times = sorted(time_set)
+        all_times = array("q", frame_times)
+        index: dict[int, int] | None = None
+        rows: dict[str, Sequence[float | None]] = {}
+        for series, count in chosen:
+            times, values = series.take(count)
+            if times == all_times:
+                # Keys that share every time (a common clock) need no placing.
+                rows[series.key] = values.tolist()
+                continue
+            if index is None:
+                index = {time_us: column for column, time_us in enumerate(frame_times)}
+            row: list[float | None] = [None] * len(frame_times)
+            for time_us, value in zip(times, values, strict=True):
+                row[index[time_us]] = value
+            rows[series.key] = row
+
+        self._flight = tuple(series for series, _ in chosen)
+        self._frame = Frame(
+            data_json=orjson.dumps(
+                {"times": _format_times(frame_times), "series": rows}
+            ),
+            keys=tuple(rows),
+            sample_count=sum(count for _, count in chosen),
+            oldest_us=frame_times[0],
+            newest_us=frame_times[-1],
+        )
+        return self._frame
+
+    def _pack(self, max_bytes: int) -> tuple[list[tuple[_Series, int]], set[int]]:
+        """Choose the series of a frame, how many readings of each, and the times."""
+        by_age = sorted(
             (series.times[series.head], series.seq, series)
             for series in self._ledger.series.values()
             if len(series.times) > series.head
         )
-        if not queue:
-            return None
-
         budget = max_bytes - _FRAME_BYTES
         chosen: list[tuple[_Series, int]] = []
         frame_times: set[int] = set()
-        fixed_bytes = sample_count = 0
-        for _, _, series in queue:
+        key_bytes = samples = 0
+        previous: array[int] | None = None
+        for _, _, series in by_age:
             pending = series.times[series.head :]
-            new_times = set(pending)
-            new_times.difference_update(frame_times)
+            # Keys fed by one clock have the same times: comparing is cheaper than
+            # looking for new ones.
+            new_times = set() if pending == previous else set(pending) - frame_times
             key_count = len(chosen) + 1
             time_count = len(frame_times) + len(new_times)
-            samples = sample_count + len(pending)
+            sample_count = samples + len(pending)
             size = (
-                fixed_bytes
+                key_bytes
                 + series.frame_bytes
                 + time_count * _TIME_BYTES
-                + samples * _NUMBER_BYTES
-                + (key_count * time_count - samples) * _NULL_BYTES
+                + sample_count * _NUMBER_BYTES
+                + (key_count * time_count - sample_count) * _NULL_BYTES
             )
             if size <= budget:
                 chosen.append((series, len(pending)))
                 frame_times.update(new_times)
-                fixed_bytes += series.frame_bytes
-                sample_count = samples
+                key_bytes += series.frame_bytes
+                samples = sample_count
+                previous = pending
                 continue
             if not chosen:
                 # Alone, a key has no nulls: its times are sorted and unique.
@@ -271,35 +306,8 @@ class SampleBuffer:
                     raise ValueError(f"max_bytes={max_bytes} cannot hold a reading")
                 chosen.append((series, count))
                 frame_times.update(pending[:count])
-                sample_count = count
             break
-
-        times = sorted(frame_times)
-        all_times = array("q", times)
-        index: dict[int, int] | None = None
-        rows: dict[str, Sequence[float | None]] = {}
-        for series, count in chosen:
-            key_times, key_values = series.take(count)
-            if key_times == all_times:
-                # Keys that share every time (a common clock) need no placing.
-                rows[series.key] = key_values.tolist()
-                continue
-            if index is None:
-                index = {time_us: position for position, time_us in enumerate(times)}
-            row: list[float | None] = [None] * len(times)
-            for time_us, value in zip(key_times, key_values, strict=True):
-                row[index[time_us]] = value
-            rows[series.key] = row
-
-        self._flight = tuple(series for series, _ in chosen)
-        self._frame = Frame(
-            data_json=orjson.dumps({"times": _format_times(times), "series": rows}),
-            keys=tuple(rows),
-            sample_count=sample_count,
-            oldest_us=times[0],
-            newest_us=times[-1],
-        )
-        return self._frame
+        return chosen, frame_times
 
     def confirm(self, frame: Frame) -> None:
         """Forget the frame's readings: Clarify has stored them."""
@@ -398,10 +406,14 @@ class SampleBuffer:
             values = _decode_array("d", arrays[1], key)
             if len(times) != len(values):
                 raise BufferFormatError(f"series {key!r} lengths differ")
-            if times and (min(times) < _MIN_US or max(times) > _MAX_US):
-                raise BufferFormatError(f"series {key!r} time out of range")
             if not all(map(math.isfinite, values)):
                 raise BufferFormatError(f"series {key!r} value not finite")
+            if not times:
+                continue
+            if not _is_coalesced(times):
+                times, values = _coalesce(times, values)
+            if times[0] < _MIN_US or times[-1] > _MAX_US:
+                raise BufferFormatError(f"series {key!r} time out of range")
             ledger.add_series(key).load(times, values)
         ledger.shed()
         return buffer
@@ -564,8 +576,8 @@ class _Series:
         self.times: array[int] = array("q")
         self.values: array[float] = array("d")
         self.head = 0
-        # The UTC second of the newest pending reading: kept apart from the
-        # array because reading an array item costs more than the whole check.
+        # The UTC second of the newest pending reading, kept apart so that the
+        # common append needs no array read (each creates an int).
         self.second = _NOTHING_PENDING
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
@@ -621,8 +633,8 @@ class _Series:
 
     def oldest(self) -> int | None:
         """Return the time of the oldest reading, in flight included."""
-        firsts = [self.flight_times[:1], self.times[self.head : self.head + 1]]
-        return min(itertools.chain.from_iterable(firsts), default=None)
+        head = self.head
+        return min(self.flight_times[:1] + self.times[head : head + 1], default=None)
 
     def snapshot(self) -> tuple[array[int], array[float]]:
         """Return copies of all readings, in flight first: the order of appending."""
@@ -680,19 +692,15 @@ class _Series:
         self.ledger.count -= before - len(times)
 
     def load(self, times: array[int], values: array[float]) -> None:
-        """Fill an empty series with readings in the order they were appended."""
-        if not _is_coalesced(times):
-            times, values = _coalesce(times, values)
+        """Fill a new series with coalesced readings."""
         self._set_pending(times, values)
         self.ledger.count += len(times)
 
     def _set_pending(self, times: array[int], values: array[float]) -> None:
+        """Replace the pending readings with a coalesced, non-empty series."""
         self.times = times
         self.values = values
         self.head = 0
-        if not times:
-            self.second = _NOTHING_PENDING
-            return
         self.second = times[-1] // _US
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])
