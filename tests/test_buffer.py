@@ -10,11 +10,13 @@ import itertools
 import struct
 import sys
 from typing import Any
+from unittest.mock import patch
 
 from hypothesis import given, settings, strategies as st
 import orjson
 import pytest
 
+from custom_components.clarify import buffer as buffer_module
 from custom_components.clarify.api import encode_frame
 from custom_components.clarify.buffer import (
     DEFAULT_CAPACITY,
@@ -679,8 +681,11 @@ def test_overflow_keeps_storage_and_drop_queue_bounded() -> None:
 
     assert buffer.dropped == 4_900
     ledger = buffer._ledger
-    assert len(ledger.queue) <= 2 * len(ledger.series) + 64
-    assert all(len(series.times) <= 2 * 100 + 64 for series in ledger.series.values())
+    assert len(ledger.queue) <= 2 * len(ledger.series) + buffer_module._QUEUE_SLACK
+    assert all(
+        len(series.times) <= 2 * 100 + buffer_module._COMPACT_AFTER
+        for series in ledger.series.values()
+    )
 
 
 def test_drop_queue_stays_bounded_when_times_go_backwards() -> None:
@@ -689,12 +694,28 @@ def test_drop_queue_stays_bounded_when_times_go_backwards() -> None:
     series = buffer.series("a")
     for second in range(500, 0, -1):
         series.append(T0 + second * US, second)
-        assert len(buffer._ledger.queue) <= 2 * 2 + 64 + 1
+        assert len(buffer._ledger.queue) <= 2 * 2 + buffer_module._QUEUE_SLACK + 1
 
     buffer.capacity = 10
 
     assert buffer.dropped_by_key == {"a": 490}
     assert buffer.oldest_us == T0 + 491 * US
+
+
+def test_drop_queue_rebuilt_by_an_append_keeps_that_reading() -> None:
+    buffer = SampleBuffer()
+    late, early = buffer.series("late"), buffer.series("early")
+    # Each reading older than the rest queues one more entry; one entry beyond
+    # the limit rebuilds the queue, here from inside early's append.
+    limit = 2 * 2 + buffer_module._QUEUE_SLACK
+    for second in range(1_000, 1_000 - limit, -1):
+        late.append(T0 + second * US, second)
+    assert len(buffer._ledger.queue) == limit
+    early.append(T0, 0.0)
+
+    buffer.capacity = limit
+
+    assert buffer.dropped_by_key == {"early": 1}
 
 
 # ---------------------------------------------------------------- introspection
@@ -1051,11 +1072,27 @@ OPERATIONS = st.lists(
 )
 
 
+@pytest.mark.parametrize(
+    "stress",
+    [False, True],
+    ids=["as shipped", "compacting and rebuilding at every chance"],
+)
 @settings(max_examples=300, deadline=None)
 @given(capacity=st.integers(1, 12), operations=OPERATIONS)
 def test_every_reading_is_accounted_for(
-    capacity: int, operations: list[tuple[Any, ...]]
+    stress: bool, capacity: int, operations: list[tuple[Any, ...]]
 ) -> None:
+    if not stress:
+        run_against_model(capacity, operations)
+        return
+    with (
+        patch.object(buffer_module, "_COMPACT_AFTER", 1),
+        patch.object(buffer_module, "_QUEUE_SLACK", -100),
+    ):
+        run_against_model(capacity, operations)
+
+
+def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
     buffer = SampleBuffer(capacity)
     model = Model(capacity)
     frame: Frame | None = None
@@ -1156,6 +1193,13 @@ def check_state(buffer: SampleBuffer, model: Model) -> None:
         (reading[0] for readings in buffered.values() for reading in readings),
         default=None,
     )
+    # Every series with pending readings has a live entry in the drop queue, no
+    # younger than its oldest pending reading.
+    live = {(time_us, series) for time_us, _, series in buffer._ledger.queue}
+    for series in buffer._ledger.series.values():
+        if len(series.times) > series.head:
+            assert (series.queued, series) in live
+            assert series.queued <= series.times[series.head]
     saved = buffer.to_dict()["series"]
     assert saved.keys() == buffered.keys()
     for key, readings in buffered.items():

@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.const import (
@@ -37,6 +37,7 @@ from custom_components.clarify.const import (
     CONF_SECRET,
     DOMAIN,
 )
+from custom_components.clarify.entry import ClarifyOptions, EntityMapping
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
 
@@ -67,6 +68,17 @@ class SimulatedTime:
         while elapsed < seconds:
             await self.advance(step)
             elapsed += step
+
+
+def _points(
+    emulator: ClarifyEmulator, integration: IntegrationCredentials
+) -> dict[str, dict[datetime, float]]:
+    """The points Clarify stored, per signal that has any."""
+    return {
+        key: points
+        for key, points in emulator.points(integration.integration_id).items()
+        if points
+    }
 
 
 @pytest.fixture
@@ -155,10 +167,10 @@ async def test_readings_arrive_with_exact_values_and_times(
     sim.set_state("sensor.temperature", "nan")
     await sim.advance(1)
     temperature[sim.set_state("sensor.temperature", "-3")] = -3.0
-    assert emulator.points(integration.integration_id) == {}
+    assert _points(emulator, integration) == {}
 
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {
+    assert _points(emulator, integration) == {
         "outdoor-temperature": temperature,
         "binary_sensor.door": door,
         "input_select.mode": mode,
@@ -189,7 +201,7 @@ async def test_one_reading_per_key_and_second_last_wins(
     await sim.advance(1)
     following = sim.set_state("sensor.power", "4")
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {
+    assert _points(emulator, integration) == {
         "sensor.power": {last: 3.0, following: 4.0}
     }
 
@@ -212,7 +224,7 @@ async def test_attribute_instead_of_state(
     at = sim.set_state("climate.living_room", "heat", {"current_temperature": 20.5})
     sim.set_state("climate.living_room", "off", {"current_temperature": None})
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {"living-room": {at: 20.5}}
+    assert _points(emulator, integration) == {"living-room": {at: 20.5}}
 
 
 async def test_outage_keeps_every_reading(
@@ -224,12 +236,14 @@ async def test_outage_keeps_every_reading(
 ) -> None:
     """Failed sends keep everything; the backlog arrives when Clarify is back."""
     await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
-    emulator.inject(Fault(kind="http", status=503, count=3, path="/v1/rpc"))
+    emulator.inject(
+        Fault(kind="http", status=503, count=3, rpc_method="integration.insert")
+    )
     expected = {}
     for minute in range(4):
         expected[sim.set_state("sensor.power", str(minute))] = float(minute)
         await sim.run(60, step=5)
-    assert emulator.points(integration.integration_id) == {"sensor.power": expected}
+    assert _points(emulator, integration) == {"sensor.power": expected}
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.runtime_data.exporter.status.connected is True
     # One line when Clarify went away, one when it came back.
@@ -247,14 +261,16 @@ async def test_retry_after_is_honoured(
 ) -> None:
     """A 429 with Retry-After holds the next attempt back at least that long."""
     await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
-    emulator.inject(Fault(kind="http", status=429, retry_after=30, path="/v1/rpc"))
+    emulator.inject(
+        Fault(kind="http", status=429, retry_after=30, rpc_method="integration.insert")
+    )
     at = sim.set_state("sensor.power", "7")
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {}
+    assert _points(emulator, integration) == {}
     await sim.run(25, step=5)
-    assert emulator.points(integration.integration_id) == {}
+    assert _points(emulator, integration) == {}
     await sim.run(10, step=5)
-    assert emulator.points(integration.integration_id) == {"sensor.power": {at: 7.0}}
+    assert _points(emulator, integration) == {"sensor.power": {at: 7.0}}
 
 
 async def test_rejected_series_does_not_block_the_others(
@@ -280,14 +296,14 @@ async def test_rejected_series_does_not_block_the_others(
                     {"path": ["data", "series", "sensor.bad"], "error": "no"}
                 ]
             },
-            path="/v1/rpc",
+            rpc_method="integration.insert",
         )
     )
     good = sim.set_state("sensor.good", "1")
     sim.set_state("sensor.bad", "2")
     await sim.advance(60)
     await sim.advance(1)
-    assert emulator.points(integration.integration_id) == {"sensor.good": {good: 1.0}}
+    assert _points(emulator, integration) == {"sensor.good": {good: 1.0}}
     exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
     assert exporter.status.rejected_readings == {"sensor.bad": 1}
     assert len(exporter.buffer) == 0
@@ -329,9 +345,7 @@ async def test_auth_failure_starts_reauth_and_keeps_readings(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {
-        "sensor.power": {first: 1.0, second: 2.0}
-    }
+    assert _points(emulator, integration) == {"sensor.power": {first: 1.0, second: 2.0}}
     assert len(emulator.requests) > requests
 
 
@@ -360,11 +374,34 @@ async def test_options_change_keeps_buffered_readings(
     b = sim.set_state("sensor.b", "3")
     await sim.run(30, step=5)
     # The reading taken before the change keeps the key it was taken for.
-    assert emulator.points(integration.integration_id) == {
+    assert _points(emulator, integration) == {
         "sensor.a": {a: 1.0},
         "renamed-key": {a2: 2.0},
         "sensor.b": {b: 3.0},
     }
+
+
+async def test_no_reading_lost_while_options_change(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """A state change fired just before new options apply is still buffered."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    await _setup(hass, entry)
+    exporter = entry.runtime_data.exporter
+    at = sim.set_state("sensor.a", "1")
+    # Home Assistant dispatches the change on the next loop iteration; the new
+    # options are applied before that.
+    exporter.async_apply_options(
+        ClarifyOptions(
+            mappings=(EntityMapping("sensor.a", "sensor.a"),),
+            flush_interval=timedelta(seconds=60),
+        )
+    )
+    await sim.advance(60)
+    assert _points(emulator, integration) == {"sensor.a": {at: 1.0}}
 
 
 async def test_renamed_entity_keeps_its_key(
@@ -392,9 +429,7 @@ async def test_renamed_entity_keeps_its_key(
     registry.async_update_entity("sensor.cooking", name="Cooking")
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {
-        "kitchen": {before: 20.0, after: 21.0}
-    }
+    assert _points(emulator, integration) == {"kitchen": {before: 20.0, after: 21.0}}
 
 
 async def test_entity_without_state_at_setup(
@@ -410,9 +445,7 @@ async def test_entity_without_state_at_setup(
     await sim.advance(1)
     second = sim.set_state("sensor.phase", "drying", options)
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {
-        "sensor.phase": {first: 1.0, second: 2.0}
-    }
+    assert _points(emulator, integration) == {"sensor.phase": {first: 1.0, second: 2.0}}
 
 
 async def test_backlog_goes_out_one_request_per_second(
@@ -425,7 +458,9 @@ async def test_backlog_goes_out_one_request_per_second(
     mappings = [_mapping(f"sensor.s{i}") for i in range(40)]
     entry = _entry(emulator, integration, mappings)
     await _setup(hass, entry)
-    emulator.inject(Fault(kind="http", status=503, count=1000, path="/v1/rpc"))
+    emulator.inject(
+        Fault(kind="http", status=503, count=1000, rpc_method="integration.insert")
+    )
     expected: dict[str, dict[datetime, float]] = {}
     # Entities change at their own instants, as they do in a real home: every
     # reading adds a time, and the frames must stay small all the same.
@@ -437,7 +472,7 @@ async def test_backlog_goes_out_one_request_per_second(
         sim.freezer.tick(timedelta(milliseconds=720))
     emulator.clear_faults()
     await sim.run(300, step=1)
-    assert emulator.points(integration.integration_id) == expected
+    assert _points(emulator, integration) == expected
     inserts = [r for r in emulator.requests if r.rpc_method == "integration.insert"]
     assert sum(r.http_status == 200 for r in inserts) > 1
     assert max(r.body_bytes for r in inserts) < 4 * 1024 * 1024
@@ -457,11 +492,11 @@ async def test_unload_sends_the_rest_and_stops(
     at = sim.set_state("sensor.a", "5")
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
     # No listener left: later states go nowhere, and no timer fires.
     sim.set_state("sensor.a", "6")
     await sim.advance(120)
-    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
     assert entry.state is ConfigEntryState.NOT_LOADED
 
 
@@ -475,26 +510,36 @@ async def test_readings_survive_a_restart(
     """Readings Clarify never confirmed are saved, and sent after setup."""
     entry = _entry(emulator, integration, [_mapping("sensor.a")])
     await _setup(hass, entry)
-    emulator.inject(Fault(kind="http", status=503, count=10, path="/v1/rpc"))
+    emulator.inject(
+        Fault(kind="http", status=503, count=10, rpc_method="integration.insert")
+    )
     at = sim.set_state("sensor.a", "5")
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert emulator.points(integration.integration_id) == {}
-    assert f"clarify.{entry.entry_id}.buffer" in hass_storage
+    assert _points(emulator, integration) == {}
+    assert f"clarify.{entry.entry_id}" in hass_storage
 
     emulator.clear_faults()
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert emulator.points(integration.integration_id) == {"sensor.a": {at: 5.0}}
+    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
 
     # Removing the entry removes what it saved.
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert f"clarify.{entry.entry_id}.buffer" not in hass_storage
+    assert f"clarify.{entry.entry_id}" not in hass_storage
 
 
-@pytest.mark.parametrize("data", [{"bad": True}, "text", {"keys": "x", "capacity": -1}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"bad": True},
+        "text",
+        {"buffer": {"keys": "x"}},
+        {"buffer": {}, "signal_hashes": {"key": 1}},
+    ],
+)
 async def test_unreadable_saved_readings(
     hass: HomeAssistant,
     emulator: ClarifyEmulator,
@@ -505,9 +550,104 @@ async def test_unreadable_saved_readings(
 ) -> None:
     """A damaged file is reported and set aside; setup goes on with an empty buffer."""
     entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    key = f"clarify.{entry.entry_id}.buffer"
+    key = f"clarify.{entry.entry_id}"
     hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": data}
     await _setup(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     assert len(entry.runtime_data.exporter.buffer) == 0
     assert "could not be read" in caplog.text
+
+
+async def test_signal_metadata_saved_once_and_on_change(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Names, units and enum labels reach Clarify, and only when they change."""
+    registry = er.async_get(hass)
+    registry.async_get_or_create("sensor", "demo", "t", suggested_object_id="temp")
+    sim.set_state(
+        "sensor.temp", "20", {"friendly_name": "Hall", "unit_of_measurement": "°C"}
+    )
+    sim.set_state("binary_sensor.door", "off", {"device_class": "door"})
+    registry_id = registry.async_get("sensor.temp").id
+    entry = _entry(
+        emulator,
+        integration,
+        [_mapping(registry_id, "hall"), _mapping("binary_sensor.door")],
+    )
+    await _setup(hass, entry)
+    await sim.advance(60)
+    signals = emulator.signals(integration.integration_id)
+    assert signals["hall"].metadata["name"] == "Hall"
+    assert signals["hall"].metadata["engUnit"] == "°C"
+    door = signals["binary_sensor.door"].metadata
+    assert (door["valueType"], door["enumValues"]) == (
+        "enum",
+        {"0": "closed", "1": "open"},
+    )
+
+    def saves() -> int:
+        return sum(r.rpc_method == "integration.saveSignals" for r in emulator.requests)
+
+    assert saves() == 1
+    # A restart: the saved hashes say Clarify has it all.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    sim.set_state(
+        "sensor.temp", "21", {"friendly_name": "Hall", "unit_of_measurement": "°C"}
+    )
+    await sim.advance(60)
+    assert saves() == 1
+    # A new area in the registry is new metadata.
+    area = ar.async_get(hass).async_create("Hallway")
+    registry.async_update_entity("sensor.temp", area_id=area.id)
+    await hass.async_block_till_done()
+    await sim.advance(60)
+    assert saves() == 2
+    assert emulator.signals(integration.integration_id)["hall"].metadata["labels"][
+        "area"
+    ] == ["Hallway"]
+
+
+async def test_refused_metadata_does_not_hold_readings(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Metadata Clarify refuses or cannot take now never delays readings."""
+    await _setup(
+        hass,
+        _entry(emulator, integration, [_mapping("sensor.a"), _mapping("sensor.b")]),
+    )
+    sim.set_state("sensor.a", "1", {"friendly_name": "Ay"})
+    sim.set_state("sensor.b", "1", {"friendly_name": "Bee"})
+    await hass.async_block_till_done()
+    emulator.inject(
+        Fault(kind="http", status=503, rpc_method="integration.saveSignals"),
+        Fault(
+            kind="rpc",
+            code=-32602,
+            data={
+                "pathErrors": [{"path": ["signalsByInput", "sensor.a"], "error": "x"}]
+            },
+            rpc_method="integration.saveSignals",
+        ),
+    )
+    await sim.advance(60)
+    assert set(_points(emulator, integration)) == {"sensor.a", "sensor.b"}
+    for value in ("2", "3"):
+        sim.set_state("sensor.a", value, {"friendly_name": "Ay"})
+        await sim.advance(60)
+    # The refused key is left alone; the other one was saved on the next try.
+    signals = emulator.signals(integration.integration_id)
+    assert signals["sensor.a"].metadata["name"] == "sensor.a"
+    assert signals["sensor.b"].metadata["name"] == "Bee"
+    saves = [r for r in emulator.requests if r.rpc_method == "integration.saveSignals"]
+    assert [(r.http_status, r.error_code) for r in saves] == [
+        (503, None),
+        (200, -32602),
+        (200, None),
+    ]

@@ -101,7 +101,9 @@ async def test_status_entities(
     last_sent = hass.states.get(entity_ids["last_sent"]).state
     assert dt_util.parse_datetime(last_sent) == dt_util.utcnow().replace(microsecond=0)
 
-    clarify_emulator.inject(Fault(kind="http", status=502, path="/v1/rpc"))
+    clarify_emulator.inject(
+        Fault(kind="http", status=502, rpc_method="integration.insert")
+    )
     hass.states.async_set("sensor.power", "3")
     await _flush(hass)
     connection = hass.states.get(entity_ids["connection"])
@@ -121,7 +123,9 @@ async def test_flush_action(
     await _flush(hass, {"config_entry_id": entry.entry_id})
     assert clarify_emulator.points(clarify_integration.integration_id)["power"]
     hass.states.async_set("sensor.power", "2")
-    clarify_emulator.inject(Fault(kind="http", status=503, path="/v1/rpc"))
+    clarify_emulator.inject(
+        Fault(kind="http", status=503, rpc_method="integration.insert")
+    )
     await _flush(hass)
     assert len(entry.runtime_data.exporter.buffer) == 1
 

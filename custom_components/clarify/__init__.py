@@ -17,7 +17,7 @@ from .entry import (
     ClarifyOptions,
     credentials_from_entry,
 )
-from .exporter import ClarifyExporter, async_load_buffer, buffer_store
+from .exporter import ClarifyExporter, async_load_state, exporter_store
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -39,9 +39,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
         credentials_from_entry(entry),
         user_agent=f"clarify-home-assistant/{integration.version}",
     )
-    store = buffer_store(hass, entry.entry_id)
+    store = exporter_store(hass, entry.entry_id)
     exporter = ClarifyExporter(
-        hass, entry, client, await async_load_buffer(store), store
+        hass, entry, client, store, await async_load_state(store)
     )
     entry.runtime_data = ClarifyData(client=client, exporter=exporter)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -58,7 +58,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> None:
     """Forget the entry's unsent readings along with the entry."""
-    await buffer_store(hass, entry.entry_id).async_remove()
+    await exporter_store(hass, entry.entry_id).async_remove()
 
 
 async def _async_update_listener(

@@ -71,6 +71,8 @@ _KEY_BYTES: Final = 4
 # Dropping from the front of a series only advances an offset; the dead prefix is
 # cut off once it is at least this long and half of the series.
 _COMPACT_AFTER: Final = 64
+# The drop queue is rebuilt once it holds this many entries more than two per key.
+_QUEUE_SLACK: Final = 64
 
 
 def datetime_to_us(moment: datetime) -> int:
@@ -125,16 +127,29 @@ class Series(Protocol):
         """The input key the readings are sent under."""
 
     def append(self, time_us: int, value: float, /) -> None:
-        """Buffer one reading; a later one in the same UTC second replaces it."""
+        """Buffer one reading; a later one in the same UTC second replaces it.
+
+        The hot path, O(1): the caller passes a time `datetime` can represent
+        and a finite value, and nothing here checks either.
+        """
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Frame:
     """One `integration.insert` request's worth of readings, in flight.
 
-    `data_json` is the request's ``data`` object, for
-    `ClarifyClient.insert_encoded`. The readings stay in the buffer until the
-    frame is handed back to `confirm`, `release` or `reject`.
+    The readings stay in the buffer until the frame is handed back to `confirm`,
+    `release` or `reject`.
+
+    Attributes:
+        data_json: The request's ``data`` object, for
+            `ClarifyClient.insert_encoded`; never longer than the ``max_bytes``
+            it was taken with.
+        keys: The input keys in the frame, the one with the oldest reading first.
+        sample_count: How many readings the frame holds.
+        oldest_us: The frame's first time.
+        newest_us: The frame's last time.
+
     """
 
     data_json: bytes = field(repr=False)
@@ -159,7 +174,11 @@ class SampleBuffer:
         self._flight: tuple[_Series, ...] = ()
 
     def series(self, key: str) -> Series:
-        """Return the write handle of an input key, creating it on first use."""
+        """Return the write handle of an input key, creating it on first use.
+
+        The key is sent as it is: checking it against Clarify's pattern is the
+        caller's job.
+        """
         if (series := self._ledger.series.get(key)) is None:
             series = self._ledger.add_series(key)
         return series
@@ -501,7 +520,7 @@ class _Ledger:
         queue = self.queue
         heapq.heappush(queue, (time_us, series.seq, series))
         # Entries outdated by times going backwards pile up: start afresh.
-        if len(queue) > 2 * len(self.series) + _COMPACT_AFTER:
+        if len(queue) > 2 * len(self.series) + _QUEUE_SLACK:
             self.rebuild_queue()
 
     def rebuild_queue(self) -> None:
@@ -587,13 +606,13 @@ class _Series:
         """Buffer one reading; a later one in the same UTC second replaces it."""
         second = time_us // _US
         if second > self.second:
-            # The common case. Nothing pending is newer, so only a first pending
-            # reading can be older than the queue entry (`queued`).
-            if time_us < self.queued:
-                self.ledger.enqueue(self, time_us)
+            # The common case: a reading newer than every pending one.
             self.times.append(time_us)
             self.values.append(value)
             self.second = second
+            # So only a first pending reading can be older than its queue entry.
+            if time_us < self.queued:
+                self.ledger.enqueue(self, time_us)
             ledger = self.ledger
             ledger.count += 1
             if ledger.count > ledger.capacity:
@@ -701,6 +720,6 @@ class _Series:
         self.times = times
         self.values = values
         self.head = 0
-        self.second = times[-1] // _US
+        self.second = times[0] // _US
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])

@@ -27,7 +27,11 @@ from homeassistant.core import (
     callback,
 )
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import (
+    area_registry as ar,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.event import (
     async_call_later,
     async_track_state_change_event,
@@ -45,7 +49,7 @@ from .api import (
 )
 from .buffer import Frame, SampleBuffer
 from .entry import ClarifyOptions, EntityMapping
-from .signals import conversion_for
+from .signals import Conversion, conversion_for, metadata_hash, signal_metadata
 
 if TYPE_CHECKING:
     from .entry import ClarifyConfigEntry
@@ -66,16 +70,29 @@ BACKOFF_MAX: Final = 300.0
 FINAL_SEND_TIMEOUT: Final = 10.0
 STORAGE_VERSION: Final = 1
 
-type BufferStore = Store[dict[str, Any]]
+type ExporterStore = Store[dict[str, Any]]
 
 
-def buffer_store(hass: HomeAssistant, entry_id: str) -> BufferStore:
-    """Where an entry's unsent readings wait across restarts and reloads."""
-    return Store(hass, STORAGE_VERSION, f"clarify.{entry_id}.buffer", private=True)
+def exporter_store(hass: HomeAssistant, entry_id: str) -> ExporterStore:
+    """Where an entry's unsent readings and signal state wait across restarts."""
+    return Store(hass, STORAGE_VERSION, f"clarify.{entry_id}", private=True)
 
 
-async def async_load_buffer(store: BufferStore) -> SampleBuffer:
-    """The readings saved by the previous run, or an empty buffer.
+@dataclass(slots=True)
+class SavedState:
+    """What one run leaves to the next."""
+
+    buffer: SampleBuffer = field(default_factory=SampleBuffer)
+    # The hash of the metadata Clarify last confirmed, per input key.
+    signal_hashes: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The state as the store saves it."""
+        return {"buffer": self.buffer.to_dict(), "signal_hashes": self.signal_hashes}
+
+
+async def async_load_state(store: ExporterStore) -> SavedState:
+    """What the previous run saved, or a fresh start.
 
     A file that cannot be read is kept under another name for inspection and
     the entry starts empty: setup never fails because of it.
@@ -83,9 +100,9 @@ async def async_load_buffer(store: BufferStore) -> SampleBuffer:
     try:
         data = await store.async_load()
         if data is None:
-            return SampleBuffer()
-        return SampleBuffer.from_dict(data)
-    except (HomeAssistantError, ValueError) as err:
+            return SavedState()
+        return _saved_state(data)
+    except (HomeAssistantError, ValueError, TypeError) as err:
         _LOGGER.error(
             "The saved Clarify readings in %s could not be read (%s); the file is"
             " kept as %s.corrupt and sending starts afresh",
@@ -94,7 +111,19 @@ async def async_load_buffer(store: BufferStore) -> SampleBuffer:
             store.path,
         )
         await store.hass.async_add_executor_job(_set_aside, store.path)
-        return SampleBuffer()
+        return SavedState()
+
+
+def _saved_state(data: object) -> SavedState:
+    """Validate what the store read (it may come from any earlier version)."""
+    if not isinstance(data, dict) or not isinstance(data.get("buffer"), dict):
+        raise TypeError("not a saved Clarify state")
+    hashes = data.get("signal_hashes", {})
+    if not isinstance(hashes, dict) or not all(
+        isinstance(value, str) for value in hashes.values()
+    ):
+        raise TypeError("signal_hashes is not a map of strings")
+    return SavedState(SampleBuffer.from_dict(data["buffer"]), hashes)
 
 
 def _set_aside(path: str) -> None:
@@ -135,15 +164,18 @@ class ClarifyExporter:
         hass: HomeAssistant,
         entry: ClarifyConfigEntry,
         client: ClarifyClient,
-        buffer: SampleBuffer,
-        store: BufferStore,
+        store: ExporterStore,
+        saved: SavedState,
     ) -> None:
-        """Bind the exporter to its entry, client and buffer; nothing runs yet."""
+        """Bind the exporter to its entry, client and saved state; nothing runs yet."""
         self.hass = hass
         self.entry = entry
         self.client = client
-        self.buffer = buffer
+        self.buffer = saved.buffer
+        self._saved = saved
         self._store = store
+        # Metadata Clarify has not confirmed yet, per input key.
+        self._pending_metadata: dict[str, dict[str, Any]] = {}
         self.status = ExporterStatus()
         self._options = ClarifyOptions.from_entry(entry)
         self._targets: dict[str, _Target] = {}
@@ -195,7 +227,7 @@ class ClarifyExporter:
             await self._async_final_send()
         finally:
             # Whatever is still unsent (in flight included) waits on disk.
-            await self._store.async_save(self.buffer.to_dict())
+            await self._store.async_save(self._saved.as_dict())
 
     async def _async_final_send(self) -> None:
         if self._send_task is not None:
@@ -229,7 +261,6 @@ class ClarifyExporter:
                 name="Clarify send interval",
             )
         self._options = options
-        self._async_untrack()
         self._async_track(options)
 
     # ------------------------------------------------------------------ listening
@@ -245,11 +276,20 @@ class ClarifyExporter:
                 # The entity was deleted; its mapping waits in the options.
                 continue
             targets[entity_id] = self._target(entity_id, mapping)
+        # Subscribe anew before letting go of the old subscription: a state
+        # change already fired but not yet dispatched reaches the new one. The
+        # other order would drop it with Home Assistant's last listener.
+        previous = self._unsub_state
         self._targets = targets
-        if targets:
-            self._unsub_state = async_track_state_change_event(
+        self._unsub_state = (
+            async_track_state_change_event(
                 self.hass, list(targets), self._async_state_changed
             )
+            if targets
+            else None
+        )
+        if previous is not None:
+            previous()
 
     def _target(self, entity_id: str, mapping: EntityMapping) -> _Target:
         append = self.buffer.series(mapping.input_key).append
@@ -257,6 +297,7 @@ class ClarifyExporter:
             conversion = conversion_for(
                 entity_id, attribute=mapping.attribute, state=state
             )
+            self._async_queue_metadata(entity_id, mapping, conversion, state)
             return _Target(conversion.convert, append)
 
         def decide(first: State) -> float | None:
@@ -267,10 +308,47 @@ class ClarifyExporter:
                 entity_id, attribute=mapping.attribute, state=first
             )
             target.convert = conversion.convert
+            self._async_queue_metadata(entity_id, mapping, conversion, first)
             return conversion.convert(first)
 
         target = _Target(decide, append)
         return target
+
+    @callback
+    def _async_queue_metadata(
+        self,
+        entity_id: str,
+        mapping: EntityMapping,
+        conversion: Conversion,
+        state: State,
+    ) -> None:
+        """Queue the signal's metadata for saving when Clarify does not have it."""
+        area = device_name = None
+        if registry_entry := er.async_get(self.hass).async_get(entity_id):
+            device = (
+                dr.async_get(self.hass).async_get(registry_entry.device_id)
+                if registry_entry.device_id
+                else None
+            )
+            if device is not None:
+                device_name = device.name_by_user or device.name
+            area_id = registry_entry.area_id or (device.area_id if device else None)
+            if area_id and (
+                area_entry := ar.async_get(self.hass).async_get_area(area_id)
+            ):
+                area = area_entry.name
+        metadata = signal_metadata(
+            entity_id,
+            mapping.input_key,
+            conversion,
+            state,
+            area=area,
+            device=device_name,
+        )
+        if self._saved.signal_hashes.get(mapping.input_key) != metadata_hash(metadata):
+            self._pending_metadata[mapping.input_key] = metadata
+        else:
+            self._pending_metadata.pop(mapping.input_key, None)
 
     @callback
     def _async_untrack(self) -> None:
@@ -298,14 +376,26 @@ class ClarifyExporter:
     def _async_registry_updated(
         self, event: Event[er.EventEntityRegistryUpdatedData]
     ) -> None:
-        """Follow renamed entities: a mapping is keyed on the registry id."""
-        if event.data["action"] != "update" or "old_entity_id" not in event.data:
+        """Follow renames (mappings are keyed on the registry id) and new names."""
+        if event.data["action"] != "update":
             return
-        mapped = {mapping.entity for mapping in self._options.mappings}
         registry_entry = er.async_get(self.hass).async_get(event.data["entity_id"])
-        if registry_entry is not None and registry_entry.id in mapped:
-            self._async_untrack()
-            self._async_track(self._options)
+        if registry_entry is None:
+            return
+        for mapping in self._options.mappings:
+            if mapping.entity != registry_entry.id:
+                continue
+            if "old_entity_id" in event.data:
+                self._async_track(self._options)
+            elif state := self.hass.states.get(registry_entry.entity_id):
+                # A new name, area or device: only the signal's metadata changes.
+                conversion = conversion_for(
+                    registry_entry.entity_id, attribute=mapping.attribute, state=state
+                )
+                self._async_queue_metadata(
+                    registry_entry.entity_id, mapping, conversion, state
+                )
+            return
 
     # ------------------------------------------------------------------ sending
 
@@ -352,6 +442,8 @@ class ClarifyExporter:
         the following frames go out through a timer rather than a tight loop.
         """
         try:
+            if self._pending_metadata and not final:
+                await self._async_save_metadata()
             while (frame := self.buffer.take_frame()) is not None:
                 if not await self._async_send_frame(frame) or not len(self.buffer):
                     return
@@ -364,6 +456,33 @@ class ClarifyExporter:
             if not final:
                 self._send_task = None
                 self._async_notify()
+
+    async def _async_save_metadata(self) -> None:
+        """Give Clarify the names, units and enum labels of the signals.
+
+        Signals Clarify refuses are left with the metadata they have; readings
+        never wait for metadata.
+        """
+        pending, self._pending_metadata = self._pending_metadata, {}
+        try:
+            await self.client.save_signals(pending)
+        except ClarifyRequestError as err:
+            _LOGGER.warning(
+                "Clarify refused the metadata of %s: %s",
+                ", ".join(sorted(err.invalid_keys or pending)),
+                err,
+            )
+            if err.invalid_keys:
+                retry = {k: v for k, v in pending.items() if k not in err.invalid_keys}
+                self._pending_metadata = retry | self._pending_metadata
+            return
+        except ClarifyError:
+            # Sending readings tells whether Clarify is reachable; metadata
+            # simply tries again with the next send.
+            self._pending_metadata = pending | self._pending_metadata
+            return
+        for key, metadata in pending.items():
+            self._saved.signal_hashes[key] = metadata_hash(metadata)
 
     async def _async_send_frame(self, frame: Frame) -> bool:
         """Send one frame and settle it; whether sending may go on."""

@@ -334,6 +334,8 @@ class ClarifyEmulator:
         # balancers, the network), so they come before any check of the request.
         fault = self._faults.take(request.path, record.rpc_method)
         if fault is not None:
+            if fault.kind == "rpc":
+                record.error_code = fault.code
             response = await self._apply_fault(fault, request, request_id)
             if response is not None:
                 return response
