@@ -45,7 +45,8 @@ def bench_append(rows: list[tuple[str, str, str]]) -> None:
     same_second = [START_US + i // KEYS for i in range(count)]
 
     def floor() -> float:
-        appends = [[].append for _ in range(KEYS)] * (count // KEYS)
+        lists: list[list[int]] = [[] for _ in range(KEYS)]
+        appends = [items.append for items in lists] * (count // KEYS)
 
         def run() -> None:
             for append, time_us in zip(appends, times, strict=True):

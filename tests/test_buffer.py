@@ -700,6 +700,8 @@ def test_drop_queue_stays_bounded_when_times_go_backwards() -> None:
 
     assert buffer.dropped_by_key == {"a": 490}
     assert buffer.oldest_us == T0 + 491 * US
+    # Shedding discards the outdated entries it meets: one live entry is left.
+    assert len(buffer._ledger.queue) == 1
 
 
 def test_drop_queue_rebuilt_by_an_append_keeps_that_reading() -> None:

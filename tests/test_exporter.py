@@ -21,13 +21,18 @@ from pytest_homeassistant_custom_component.common import (
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import area_registry as ar, entity_registry as er
+from homeassistant.helpers import (
+    area_registry as ar,
+    entity_registry as er,
+    issue_registry as ir,
+)
 from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.const import (
     CONF_API_URL,
     CONF_ATTRIBUTE,
     CONF_AUTH_TYPE,
+    CONF_BUFFER_CAPACITY,
     CONF_CLIENT_ID,
     CONF_ENTITIES,
     CONF_ENTITY,
@@ -651,3 +656,104 @@ async def test_refused_metadata_does_not_hold_readings(
         (200, -32602),
         (200, None),
     ]
+
+
+async def test_refused_series_is_reported_until_options_change(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A repair names the entity whose readings Clarify refused, and why."""
+    entry = _entry(emulator, integration, [_mapping("sensor.bad", "bad-key")])
+    await _setup(hass, entry)
+    emulator.inject(
+        Fault(
+            kind="rpc",
+            code=-32602,
+            message="Invalid params",
+            data={
+                "pathErrors": [{"path": ["data", "series", "bad-key"], "error": "x"}]
+            },
+            rpc_method="integration.insert",
+        )
+    )
+    sim.set_state("sensor.bad", "1")
+    await sim.advance(60)
+    issue = issue_registry.async_get_issue(
+        DOMAIN, f"{entry.entry_id}_series_rejected_bad-key"
+    )
+    assert issue is not None
+    assert issue.translation_key == "series_rejected"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["entity"] == "sensor.bad"
+    assert issue.translation_placeholders["count"] == "1"
+    assert "Invalid params" in issue.translation_placeholders["reason"]
+
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_ENTITIES: [_mapping("sensor.bad")]}
+    )
+    await hass.async_block_till_done()
+    assert not issue_registry.issues
+
+
+async def test_full_buffer_drops_the_oldest_and_says_so(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    issue_registry: ir.IssueRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At the cap the oldest readings go, counted, logged once and repaired."""
+    entry = _entry(
+        emulator, integration, [_mapping("sensor.a")], buffer_capacity=10_000
+    )
+    await _setup(hass, entry)
+    emulator.inject(
+        Fault(kind="http", status=503, count=100, rpc_method="integration.insert")
+    )
+    expected = {}
+    for second in range(10_050):
+        expected[sim.set_state("sensor.a", str(second))] = float(second)
+        sim.freezer.tick(timedelta(seconds=1))
+    await sim.advance(60)
+    exporter = entry.runtime_data.exporter
+    assert exporter.buffer.dropped == 50
+    assert caplog.text.count("buffer is full") == 1
+    issue = issue_registry.async_get_issue(DOMAIN, f"{entry.entry_id}_readings_dropped")
+    assert issue is not None
+    assert issue.translation_placeholders == {
+        "title": "Clarify",
+        "capacity": "10000",
+        "dropped": "50",
+    }
+    emulator.clear_faults()
+    await sim.run(30, step=5)
+    # Exactly the 50 oldest are gone; every other reading arrived.
+    oldest = sorted(expected)[:50]
+    assert _points(emulator, integration) == {
+        "sensor.a": {at: v for at, v in expected.items() if at not in oldest}
+    }
+
+    # Removing the entry removes its repairs too.
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert not issue_registry.issues
+
+
+async def test_larger_buffer_applies_at_once(
+    hass: HomeAssistant,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """A new buffer size takes effect without a reload."""
+    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    await _setup(hass, entry)
+    assert entry.runtime_data.exporter.buffer.capacity == 1_440_000
+    hass.config_entries.async_update_entry(
+        entry, options={**entry.options, CONF_BUFFER_CAPACITY: 2_000_000}
+    )
+    await hass.async_block_till_done()
+    assert entry.runtime_data.exporter.buffer.capacity == 2_000_000

@@ -17,7 +17,12 @@ from .entry import (
     ClarifyOptions,
     credentials_from_entry,
 )
-from .exporter import ClarifyExporter, async_load_state, exporter_store
+from .exporter import (
+    ClarifyExporter,
+    async_load_state,
+    async_remove_entry_data,
+    exporter_store,
+)
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -40,9 +45,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
         user_agent=f"clarify-home-assistant/{integration.version}",
     )
     store = exporter_store(hass, entry.entry_id)
-    exporter = ClarifyExporter(
-        hass, entry, client, store, await async_load_state(store)
+    saved = await async_load_state(
+        store, ClarifyOptions.from_entry(entry).buffer_capacity
     )
+    exporter = ClarifyExporter(hass, entry, client, store, saved)
     entry.runtime_data = ClarifyData(client=client, exporter=exporter)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     exporter.async_start()
@@ -58,7 +64,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> None:
     """Forget the entry's unsent readings along with the entry."""
-    await exporter_store(hass, entry.entry_id).async_remove()
+    await async_remove_entry_data(hass, entry.entry_id)
 
 
 async def _async_update_listener(

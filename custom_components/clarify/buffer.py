@@ -720,6 +720,6 @@ class _Series:
         self.times = times
         self.values = values
         self.head = 0
-        self.second = times[0] // _US
+        self.second = times[-1] // _US
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])

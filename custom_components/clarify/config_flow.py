@@ -50,6 +50,7 @@ from .api import (
 from .const import (
     CONF_API_URL,
     CONF_ATTRIBUTE,
+    CONF_BUFFER_CAPACITY,
     CONF_CREDENTIALS_FILE,
     CONF_ENTITIES,
     CONF_ENTITY,
@@ -57,9 +58,12 @@ from .const import (
     CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
     CONF_SECRET,
+    DEFAULT_BUFFER_CAPACITY,
     DEFAULT_FLUSH_INTERVAL,
     DOMAIN,
+    MAX_BUFFER_CAPACITY,
     MAX_FLUSH_INTERVAL,
+    MIN_BUFFER_CAPACITY,
     MIN_FLUSH_INTERVAL,
 )
 from .entry import ClarifyOptions, EntityMapping, entry_data_from_credentials
@@ -429,9 +433,13 @@ class ClarifyOptionsFlow(OptionsFlow):
     async def async_step_settings(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change how often readings are sent."""
+        """Change how often readings are sent and how many may wait."""
         if user_input is not None:
-            return self._async_save(flush_interval=int(user_input[CONF_FLUSH_INTERVAL]))
+            return self._async_save(
+                flush_interval=int(user_input[CONF_FLUSH_INTERVAL]),
+                buffer_capacity=int(user_input[CONF_BUFFER_CAPACITY]),
+            )
+        options = self._options()
         schema = vol.Schema(
             {
                 vol.Required(
@@ -444,7 +452,17 @@ class ClarifyOptionsFlow(OptionsFlow):
                         unit_of_measurement="s",
                         mode=NumberSelectorMode.BOX,
                     )
-                )
+                ),
+                vol.Required(
+                    CONF_BUFFER_CAPACITY, default=DEFAULT_BUFFER_CAPACITY
+                ): NumberSelector(
+                    NumberSelectorConfig(
+                        min=MIN_BUFFER_CAPACITY,
+                        max=MAX_BUFFER_CAPACITY,
+                        step=1,
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
             }
         )
         return self.async_show_form(
@@ -452,9 +470,8 @@ class ClarifyOptionsFlow(OptionsFlow):
             data_schema=self.add_suggested_values_to_schema(
                 schema,
                 {
-                    CONF_FLUSH_INTERVAL: int(
-                        self._options().flush_interval.total_seconds()
-                    )
+                    CONF_FLUSH_INTERVAL: int(options.flush_interval.total_seconds()),
+                    CONF_BUFFER_CAPACITY: options.buffer_capacity,
                 },
             ),
         )
@@ -467,6 +484,7 @@ class ClarifyOptionsFlow(OptionsFlow):
         *,
         mappings: list[EntityMapping] | None = None,
         flush_interval: int | None = None,
+        buffer_capacity: int | None = None,
     ) -> ConfigFlowResult:
         """Store the options; the running entry applies them without a restart."""
         options = dict(self.config_entry.options)
@@ -474,6 +492,8 @@ class ClarifyOptionsFlow(OptionsFlow):
             options[CONF_ENTITIES] = [mapping.as_option() for mapping in mappings]
         if flush_interval is not None:
             options[CONF_FLUSH_INTERVAL] = flush_interval
+        if buffer_capacity is not None:
+            options[CONF_BUFFER_CAPACITY] = buffer_capacity
         return self.async_create_entry(data=options)
 
 

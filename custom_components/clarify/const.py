@@ -27,5 +27,9 @@ CONF_INPUT_KEY: Final = "input_key"
 CONF_ATTRIBUTE: Final = "attribute"
 
 DEFAULT_FLUSH_INTERVAL: Final = 60
+# A day of 1,000 entities at one reading a minute; about 20 bytes a reading.
+DEFAULT_BUFFER_CAPACITY: Final = 1_440_000
+MIN_BUFFER_CAPACITY: Final = 10_000
+MAX_BUFFER_CAPACITY: Final = 50_000_000
 MIN_FLUSH_INTERVAL: Final = 10
 MAX_FLUSH_INTERVAL: Final = 3600

@@ -14,6 +14,7 @@ from .const import (
     CONF_API_URL,
     CONF_ATTRIBUTE,
     CONF_AUTH_TYPE,
+    CONF_BUFFER_CAPACITY,
     CONF_CLIENT_ID,
     CONF_ENTITIES,
     CONF_ENTITY,
@@ -21,6 +22,7 @@ from .const import (
     CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
     CONF_SECRET,
+    DEFAULT_BUFFER_CAPACITY,
     DEFAULT_FLUSH_INTERVAL,
 )
 
@@ -101,6 +103,7 @@ class ClarifyOptions:
 
     mappings: tuple[EntityMapping, ...]
     flush_interval: timedelta
+    buffer_capacity: int = DEFAULT_BUFFER_CAPACITY
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> ClarifyOptions:
@@ -114,4 +117,5 @@ class ClarifyOptions:
             flush_interval=timedelta(
                 seconds=options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL)
             ),
+            buffer_capacity=options.get(CONF_BUFFER_CAPACITY, DEFAULT_BUFFER_CAPACITY),
         )

@@ -31,6 +31,7 @@ from homeassistant.helpers import (
     area_registry as ar,
     device_registry as dr,
     entity_registry as er,
+    issue_registry as ir,
 )
 from homeassistant.helpers.event import (
     async_call_later,
@@ -48,6 +49,7 @@ from .api import (
     ClarifyRetryableError,
 )
 from .buffer import Frame, SampleBuffer
+from .const import DOMAIN
 from .entry import ClarifyOptions, EntityMapping
 from .signals import Conversion, conversion_for, metadata_hash, signal_metadata
 
@@ -69,6 +71,9 @@ BACKOFF_MAX: Final = 300.0
 # On unload and Home Assistant stop, one last attempt is bounded by this.
 FINAL_SEND_TIMEOUT: Final = 10.0
 STORAGE_VERSION: Final = 1
+# While Clarify is unreachable the unsent readings are saved this many seconds
+# after a failure (and after each send interval), so a crash loses little.
+SAVE_DELAY: Final = 10.0
 
 type ExporterStore = Store[dict[str, Any]]
 
@@ -76,6 +81,15 @@ type ExporterStore = Store[dict[str, Any]]
 def exporter_store(hass: HomeAssistant, entry_id: str) -> ExporterStore:
     """Where an entry's unsent readings and signal state wait across restarts."""
     return Store(hass, STORAGE_VERSION, f"clarify.{entry_id}", private=True)
+
+
+async def async_remove_entry_data(hass: HomeAssistant, entry_id: str) -> None:
+    """Forget what an entry left behind: its saved readings and its repairs."""
+    await exporter_store(hass, entry_id).async_remove()
+    # Every issue an entry raises has an id that starts with the entry's id.
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and issue_id.startswith(f"{entry_id}_"):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 @dataclass(slots=True)
@@ -91,7 +105,7 @@ class SavedState:
         return {"buffer": self.buffer.to_dict(), "signal_hashes": self.signal_hashes}
 
 
-async def async_load_state(store: ExporterStore) -> SavedState:
+async def async_load_state(store: ExporterStore, capacity: int) -> SavedState:
     """What the previous run saved, or a fresh start.
 
     A file that cannot be read is kept under another name for inspection and
@@ -100,8 +114,9 @@ async def async_load_state(store: ExporterStore) -> SavedState:
     try:
         data = await store.async_load()
         if data is None:
-            return SavedState()
-        return _saved_state(data)
+            return SavedState(SampleBuffer(capacity))
+        # A million readings take a few tenths of a second to restore.
+        return await store.hass.async_add_executor_job(_saved_state, data, capacity)
     except (HomeAssistantError, ValueError, TypeError) as err:
         _LOGGER.error(
             "The saved Clarify readings in %s could not be read (%s); the file is"
@@ -111,10 +126,10 @@ async def async_load_state(store: ExporterStore) -> SavedState:
             store.path,
         )
         await store.hass.async_add_executor_job(_set_aside, store.path)
-        return SavedState()
+        return SavedState(SampleBuffer(capacity))
 
 
-def _saved_state(data: object) -> SavedState:
+def _saved_state(data: object, capacity: int) -> SavedState:
     """Validate what the store read (it may come from any earlier version)."""
     if not isinstance(data, dict) or not isinstance(data.get("buffer"), dict):
         raise TypeError("not a saved Clarify state")
@@ -123,7 +138,7 @@ def _saved_state(data: object) -> SavedState:
         isinstance(value, str) for value in hashes.values()
     ):
         raise TypeError("signal_hashes is not a map of strings")
-    return SavedState(SampleBuffer.from_dict(data["buffer"]), hashes)
+    return SavedState(SampleBuffer.from_dict(data["buffer"], capacity), hashes)
 
 
 def _set_aside(path: str) -> None:
@@ -188,6 +203,9 @@ class ClarifyExporter:
         self._stopped = False
         self._listeners: list[CALLBACK_TYPE] = []
         self._status_listeners: list[CALLBACK_TYPE] = []
+        # Repair issues raised by this run, and the drops already reported.
+        self._issues: set[str] = set()
+        self._dropped_reported = saved.buffer.dropped
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -260,8 +278,15 @@ class ClarifyExporter:
                 options.flush_interval,
                 name="Clarify send interval",
             )
+        self.buffer.capacity = options.buffer_capacity
         self._options = options
         self._async_track(options)
+        # The user has acted on what the repairs reported.
+        for issue_id in self._issues:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        self._issues.clear()
+        self._dropped_reported = self.buffer.dropped
+        self._async_notify()
 
     # ------------------------------------------------------------------ listening
 
@@ -401,6 +426,8 @@ class ClarifyExporter:
 
     @callback
     def _async_interval(self, now: datetime) -> None:
+        if self.status.connected is False or self.status.auth_failed:
+            self._store.async_delay_save(self._saved.as_dict, SAVE_DELAY)
         self._async_request_send()
         # The buffer grows between sends: let the status entities show it.
         self._async_notify()
@@ -507,17 +534,7 @@ class ClarifyExporter:
                 self._async_failed(err)
                 self._async_backoff(err)
                 return False
-            rejected = self.buffer.reject(frame, err.invalid_keys)
-            for key, count in rejected.items():
-                self.status.rejected_readings[key] = (
-                    self.status.rejected_readings.get(key, 0) + count
-                )
-                self.status.rejected_reasons[key] = str(err)
-            _LOGGER.warning(
-                "Clarify refused the readings of %s: %s",
-                ", ".join(sorted(rejected)),
-                err,
-            )
+            self._async_rejected(self.buffer.reject(frame, err.invalid_keys), err)
             return True
         except ClarifyError as err:
             # Retryable, or an answer this client does not understand: keep
@@ -541,9 +558,73 @@ class ClarifyExporter:
         self._backoff = 0.0
 
     @callback
+    def _async_rejected(self, rejected: dict[str, int], err: ClarifyError) -> None:
+        """Set refused series aside, and tell the user which entity and why."""
+        _LOGGER.warning(
+            "Clarify refused the readings of %s: %s", ", ".join(sorted(rejected)), err
+        )
+        entities = {
+            mapping.input_key: mapping.entity for mapping in self._options.mappings
+        }
+        registry = er.async_get(self.hass)
+        for key, count in rejected.items():
+            total = self.status.rejected_readings[key] = (
+                self.status.rejected_readings.get(key, 0) + count
+            )
+            self.status.rejected_reasons[key] = str(err)
+            entity = entities.get(key)
+            issue_id = f"{self.entry.entry_id}_series_rejected_{key}"
+            self._issues.add(issue_id)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="series_rejected",
+                translation_placeholders={
+                    "entity": (entity and er.async_resolve_entity_id(registry, entity))
+                    or key,
+                    "input_key": key,
+                    "count": str(total),
+                    "reason": str(err),
+                },
+            )
+
+    @callback
+    def _async_check_dropped(self) -> None:
+        """Report readings the full buffer dropped: once per episode, in a repair."""
+        dropped = self.buffer.dropped
+        if dropped <= self._dropped_reported:
+            return
+        self._dropped_reported = dropped
+        issue_id = f"{self.entry.entry_id}_readings_dropped"
+        if issue_id not in self._issues:
+            _LOGGER.warning(
+                "The Clarify buffer is full (%d readings); the oldest are dropped",
+                self.buffer.capacity,
+            )
+            self._issues.add(issue_id)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="readings_dropped",
+            translation_placeholders={
+                "title": self.entry.title,
+                "capacity": str(self.buffer.capacity),
+                "dropped": str(dropped),
+            },
+        )
+
+    @callback
     def _async_failed(self, err: ClarifyError) -> None:
         self.status.failed_requests += 1
         self.status.last_error = str(err)
+        # While Clarify is away, what arrives is saved soon, not only at stop.
+        self._store.async_delay_save(self._saved.as_dict, SAVE_DELAY)
         if self.status.connected is not False and isinstance(
             err, ClarifyRetryableError
         ):
@@ -572,6 +653,7 @@ class ClarifyExporter:
 
     @callback
     def _async_notify(self) -> None:
+        self._async_check_dropped()
         for update in list(self._status_listeners):
             update()
 
