@@ -1213,3 +1213,16 @@ def check_state(buffer: SampleBuffer, model: Model) -> None:
         assert struct.unpack(f"<{count}d", base64.b64decode(values)) == tuple(
             r[1] for r in readings
         )
+
+
+def test_take_frame_of_chosen_keys() -> None:
+    """A frame can be limited to some keys; the others stay pending."""
+    buffer = SampleBuffer()
+    for key in ("a", "b", "c"):
+        buffer.series(key).append(1_700_000_000_000_000, 1.0)
+    frame = buffer.take_frame(keys=["c", "a", "missing"])
+    assert frame is not None
+    assert sorted(frame.keys) == ["a", "c"]
+    buffer.confirm(frame)
+    assert buffer.counts_by_key() == {"b": 1}
+    assert buffer.take_frame(keys=["a"]) is None

@@ -757,3 +757,27 @@ async def test_larger_buffer_applies_at_once(
     )
     await hass.async_block_till_done()
     assert entry.runtime_data.exporter.buffer.capacity == 2_000_000
+
+
+async def test_unnamed_bad_series_is_found_by_halving(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Clarify refusing a request without naming a series: the bad one is isolated."""
+    keys = [f"sensor.s{i}" for i in range(8)]
+    await _setup(hass, _entry(emulator, integration, [_mapping(key) for key in keys]))
+    expected = {}
+    for key in keys:
+        expected[key] = {sim.set_state(key, "1"): 1.0}
+        sim.freezer.tick(timedelta(milliseconds=10))
+    del expected["sensor.s5"]
+    # Clarify refuses every request carrying sensor.s5, and never says why.
+    emulator.reject_series("sensor.s5")
+    await sim.run(70, step=1)
+    assert _points(emulator, integration) == expected
+    exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
+    assert exporter.status.rejected_readings == {"sensor.s5": 1}
+    assert len(exporter.buffer) == 0
+    assert emulator.rate_limit_violations() == 0

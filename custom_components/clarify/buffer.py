@@ -25,7 +25,7 @@ from array import array
 import base64
 import binascii
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 import heapq
@@ -234,7 +234,11 @@ class SampleBuffer:
             if (count := series.count())
         }
 
-    def take_frame(self, max_bytes: int = DEFAULT_FRAME_BYTES) -> Frame | None:
+    def take_frame(
+        self,
+        max_bytes: int = DEFAULT_FRAME_BYTES,
+        keys: Collection[str] | None = None,
+    ) -> Frame | None:
         """Pack the oldest pending readings into a frame and mark them in flight.
 
         Clarify's format is a dense matrix: one value or null per key per time.
@@ -242,7 +246,8 @@ class SampleBuffer:
         with whole keys, the one with the oldest pending reading first, for as long
         as a conservative estimate of the encoded size stays within `max_bytes`;
         keys that do share times pack densely. A key too big on its own
-        contributes its oldest readings. Return None when nothing is pending.
+        contributes its oldest readings. With `keys`, only those keys' readings
+        are considered. Return None when nothing (of them) is pending.
 
         Raises:
             RuntimeError: another frame is still in flight.
@@ -251,7 +256,7 @@ class SampleBuffer:
         """
         if self._frame is not None:
             raise RuntimeError("A frame is already in flight")
-        chosen, time_set = self._pack(max_bytes)
+        chosen, time_set = self._pack(max_bytes, keys)
         if not chosen:
             return None
 
@@ -284,11 +289,20 @@ class SampleBuffer:
         )
         return self._frame
 
-    def _pack(self, max_bytes: int) -> tuple[list[tuple[_Series, int]], set[int]]:
+    def _pack(
+        self, max_bytes: int, keys: Collection[str] | None
+    ) -> tuple[list[tuple[_Series, int]], set[int]]:
         """Choose the series of a frame, how many readings of each, and the times."""
+        candidates: Iterable[_Series] = self._ledger.series.values()
+        if keys is not None:
+            candidates = [
+                series
+                for key in keys
+                if (series := self._ledger.series.get(key)) is not None
+            ]
         by_age = sorted(
             (series.times[series.head], series.seq, series)
-            for series in self._ledger.series.values()
+            for series in candidates
             if len(series.times) > series.head
         )
         budget = max_bytes - _FRAME_BYTES

@@ -189,6 +189,9 @@ class ClarifyExporter:
         self.buffer = saved.buffer
         self._saved = saved
         self._store = store
+        # Groups of input keys sent apart after Clarify refused a request
+        # without naming the series at fault; the first group goes next.
+        self._suspects: list[tuple[str, ...]] = []
         # Metadata Clarify has not confirmed yet, per input key.
         self._pending_metadata: dict[str, dict[str, Any]] = {}
         self.status = ExporterStatus()
@@ -471,7 +474,7 @@ class ClarifyExporter:
         try:
             if self._pending_metadata and not final:
                 await self._async_save_metadata()
-            while (frame := self.buffer.take_frame()) is not None:
+            while (frame := self._take_frame()) is not None:
                 if not await self._async_send_frame(frame) or not len(self.buffer):
                     return
                 if final:
@@ -483,6 +486,14 @@ class ClarifyExporter:
             if not final:
                 self._send_task = None
                 self._async_notify()
+
+    def _take_frame(self) -> Frame | None:
+        """The next frame: of the first group under suspicion, if there is one."""
+        while self._suspects:
+            if (frame := self.buffer.take_frame(keys=self._suspects[0])) is not None:
+                return frame
+            self._suspects.pop(0)
+        return self.buffer.take_frame()
 
     async def _async_save_metadata(self) -> None:
         """Give Clarify the names, units and enum labels of the signals.
@@ -527,14 +538,24 @@ class ClarifyExporter:
             self.entry.async_start_reauth(self.hass)
             return False
         except ClarifyRequestError as err:
-            if not err.invalid_keys:
-                # Clarify did not say which series it refuses: keep everything
-                # and try again later rather than guess.
+            if err.invalid_keys:
+                self._async_rejected(self.buffer.reject(frame, err.invalid_keys), err)
+            elif len(frame.keys) == 1:
+                # Sent alone and still refused: this series is the bad one.
+                self._async_rejected(self.buffer.reject(frame, frame.keys), err)
+            else:
+                # Clarify did not say which series it refuses: send the halves
+                # apart (a request a second, as always) until the bad ones are
+                # alone, so that one bad series never holds up the others.
                 self.buffer.release(frame)
-                self._async_failed(err)
-                self._async_backoff(err)
-                return False
-            self._async_rejected(self.buffer.reject(frame, err.invalid_keys), err)
+                group = self._suspects.pop(0) if self._suspects else frame.keys
+                rest = tuple(key for key in group if key not in frame.keys)
+                half = len(frame.keys) // 2
+                self._suspects[:0] = [
+                    keys
+                    for keys in (frame.keys[:half], frame.keys[half:], rest)
+                    if keys
+                ]
             return True
         except ClarifyError as err:
             # Retryable, or an answer this client does not understand: keep
@@ -544,6 +565,8 @@ class ClarifyExporter:
             self._async_backoff(err)
             return False
         self.buffer.confirm(frame)
+        if self._suspects and set(frame.keys) >= set(self._suspects[0]):
+            self._suspects.pop(0)
         self._async_succeeded(frame)
         return True
 

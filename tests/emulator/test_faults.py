@@ -159,3 +159,21 @@ def test_fault_is_frozen() -> None:
     fault = Fault("http")
     with pytest.raises(AttributeError):
         fault.status = 400  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_rejected_series(
+    api: Api, emulator: ClarifyEmulator, named: bool
+) -> None:
+    """An insert carrying a refused series fails whole; others pass."""
+    emulator.reject_series("bad", named=named)
+    reply = await api.insert({"good": [1, 2], "bad": [2, 3]})
+    assert reply.error["code"] == -32602
+    assert reply.error["data"].get("pathErrors") == (
+        [{"path": ["data", "series", "bad"], "error": "refused by the emulator"}]
+        if named
+        else None
+    )
+    assert (await api.insert({"good": [1, 2]})).result
+    emulator.accept_series("bad")
+    assert (await api.insert({"bad": [2, 3]})).result

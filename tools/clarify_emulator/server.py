@@ -121,6 +121,8 @@ class ClarifyEmulator:
         self._sleep = sleep
         self._tokens: dict[str, _Token] = {}
         self._faults = FaultQueue()
+        # Input keys whose inserts are refused: True if the error names the key.
+        self._rejected_series: dict[str, bool] = {}
         self._limiter = RateLimiter()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -208,6 +210,18 @@ class ClarifyEmulator:
         )
         self.state.add_integration(credentials, name)
         return credentials
+
+    def reject_series(self, key: str, *, named: bool = False) -> None:
+        """Refuse every insert that carries `key` with -32602 until restored.
+
+        With `named` the error's ``pathErrors`` names the series; without, the
+        error does not say which series is at fault, as Clarify may not.
+        """
+        self._rejected_series[key] = named
+
+    def accept_series(self, key: str) -> None:
+        """Stop refusing inserts that carry `key`."""
+        self._rejected_series.pop(key, None)
 
     def inject(self, *faults: Fault) -> None:
         """Queue faults for the next matching API requests, in order."""
@@ -434,6 +448,7 @@ class ClarifyEmulator:
         try:
             if method == "integration.insert":
                 insert = validate_insert(params, strict_times=self.strict_times)
+                self._refuse_rejected_series(insert.frame.series)
                 return self.state.insert(integration_id, insert.frame)
             save = validate_save_signals(params, api_version=api_version)
             return self.state.save_signals(save)
@@ -441,6 +456,19 @@ class ClarifyEmulator:
             raise RpcError(
                 -32602, data={"trace": _trace_id(), **err.to_data()}
             ) from err
+
+    def _refuse_rejected_series(self, series: dict[str, Any]) -> None:
+        """Refuse, as a real Clarify might, a request with a series it will not take."""
+        if not (refused := sorted(self._rejected_series.keys() & series.keys())):
+            return
+        data: dict[str, Any] = {"trace": _trace_id()}
+        if any(self._rejected_series[key] for key in refused):
+            data["pathErrors"] = [
+                {"path": ["data", "series", key], "error": "refused by the emulator"}
+                for key in refused
+                if self._rejected_series[key]
+            ]
+        raise RpcError(-32602, data=data)
 
     # Token endpoint
 
