@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
 from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
+
+from .common import SimulatedTime
 
 
 @pytest.fixture(autouse=True)
@@ -21,17 +27,27 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-async def clarify_emulator(socket_enabled: None) -> AsyncIterator[ClarifyEmulator]:
+async def emulator(socket_enabled: None) -> AsyncIterator[ClarifyEmulator]:
     """A running Clarify emulator on 127.0.0.1 that records the request rate.
 
     The harness blocks sockets; `socket_enabled` opens them again, while its
-    allow-list still keeps every connection on 127.0.0.1.
+    allow-list still keeps every connection on 127.0.0.1. The emulator's clock
+    is Home Assistant's, so under a frozen clock its rate record is in
+    simulated time, which is what Clarify would see.
     """
-    async with ClarifyEmulator(rate_limit="record") as emulator:
-        yield emulator
+    async with ClarifyEmulator(
+        rate_limit="record", clock=lambda: dt_util.utcnow().timestamp()
+    ) as started:
+        yield started
 
 
 @pytest.fixture
-def clarify_integration(clarify_emulator: ClarifyEmulator) -> IntegrationCredentials:
+def integration(emulator: ClarifyEmulator) -> IntegrationCredentials:
     """One integration in the emulator, with its credentials of both kinds."""
-    return clarify_emulator.add_integration()
+    return emulator.add_integration()
+
+
+@pytest.fixture
+def sim(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> SimulatedTime:
+    """Simulated time: the frozen clock moves, and due timers fire."""
+    return SimulatedTime(hass, freezer)

@@ -71,53 +71,53 @@ def _entry(
 
 async def test_credentials_file_oauth(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """A pasted OAuth credentials file creates an entry named after the integration."""
     result = await _start(hass, "credentials_file")
-    document = _file(clarify_emulator, clarify_integration, name="  Cabin  ")
+    document = _file(emulator, integration, name="  Cabin  ")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_CREDENTIALS_FILE: document}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Cabin"
-    assert result["result"].unique_id == clarify_integration.integration_id
+    assert result["result"].unique_id == integration.integration_id
     assert result["data"] == {
         CONF_AUTH_TYPE: "client_credentials",
-        CONF_INTEGRATION_ID: clarify_integration.integration_id,
-        CONF_CLIENT_ID: clarify_integration.client_id,
-        CONF_SECRET: clarify_integration.client_secret,
-        CONF_API_URL: clarify_emulator.api_url,
+        CONF_INTEGRATION_ID: integration.integration_id,
+        CONF_CLIENT_ID: integration.client_id,
+        CONF_SECRET: integration.client_secret,
+        CONF_API_URL: emulator.api_url,
     }
     # The check created nothing billable.
-    assert clarify_emulator.signals(clarify_integration.integration_id) == {}
-    assert clarify_emulator.token_requests == 1
+    assert emulator.signals(integration.integration_id) == {}
+    assert emulator.token_requests == 1
 
 
 async def test_credentials_file_basic_with_url_override(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """A basic-auth file works, and a typed API URL wins over the file's."""
     result = await _start(hass, "credentials_file")
     document = _file(
-        clarify_emulator,
-        clarify_integration,
+        emulator,
+        integration,
         kind="basic-auth",
         apiUrl="https://api.clarify.io/v1/",
     )
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: document, CONF_API_URL: clarify_emulator.api_url[:-1]},
+        {CONF_CREDENTIALS_FILE: document, CONF_API_URL: emulator.api_url[:-1]},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     # No name in the file: the title names the integration by its ID.
-    assert result["title"] == f"Clarify {clarify_integration.integration_id}"
+    assert result["title"] == f"Clarify {integration.integration_id}"
     assert result["data"][CONF_AUTH_TYPE] == "basic"
-    assert result["data"][CONF_SECRET] == clarify_integration.password
-    assert result["data"][CONF_API_URL] == clarify_emulator.api_url
+    assert result["data"][CONF_SECRET] == integration.password
+    assert result["data"][CONF_API_URL] == emulator.api_url
 
 
 @pytest.mark.parametrize(
@@ -161,8 +161,8 @@ async def test_credentials_file_basic_with_url_override(
 )
 async def test_credentials_file_local_errors(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
     document: str,
     field: str,
     error: str,
@@ -172,17 +172,17 @@ async def test_credentials_file_local_errors(
     result = await _start(hass, "credentials_file")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: document % {"id": clarify_integration.integration_id}},
+        {CONF_CREDENTIALS_FILE: document % {"id": integration.integration_id}},
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {field: error}
     assert result["description_placeholders"]["field"] == placeholder
     # Nothing was sent for input rejected locally.
-    assert clarify_emulator.requests == []
+    assert emulator.requests == []
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration)},
+        {CONF_CREDENTIALS_FILE: _file(emulator, integration)},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -196,8 +196,8 @@ async def test_credentials_file_local_errors(
 )
 async def test_credentials_file_bad_url_override(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
     url: str,
     error: str,
 ) -> None:
@@ -206,7 +206,7 @@ async def test_credentials_file_bad_url_override(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration),
+            CONF_CREDENTIALS_FILE: _file(emulator, integration),
             CONF_API_URL: url,
         },
     )
@@ -219,26 +219,26 @@ async def test_credentials_file_bad_url_override(
 
 async def test_basic_auth(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """The integration ID and password create an entry."""
     result = await _start(hass, "basic_auth")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: f" {clarify_integration.integration_id} ",
-            CONF_SECRET: clarify_integration.password,
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_INTEGRATION_ID: f" {integration.integration_id} ",
+            CONF_SECRET: integration.password,
+            CONF_API_URL: emulator.api_url,
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_AUTH_TYPE: "basic",
-        CONF_INTEGRATION_ID: clarify_integration.integration_id,
+        CONF_INTEGRATION_ID: integration.integration_id,
         CONF_CLIENT_ID: None,
-        CONF_SECRET: clarify_integration.password,
-        CONF_API_URL: clarify_emulator.api_url,
+        CONF_SECRET: integration.password,
+        CONF_API_URL: emulator.api_url,
     }
     assert result["result"].state is ConfigEntryState.LOADED
 
@@ -269,17 +269,17 @@ async def test_basic_auth_defaults_to_production(hass: HomeAssistant) -> None:
 )
 async def test_basic_auth_local_errors(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
     changes: dict[str, str],
     field: str,
     error: str,
 ) -> None:
     """Each typed field gets its own error, keeps what was typed, and can be fixed."""
     good = {
-        CONF_INTEGRATION_ID: clarify_integration.integration_id,
-        CONF_SECRET: clarify_integration.password,
-        CONF_API_URL: clarify_emulator.api_url,
+        CONF_INTEGRATION_ID: integration.integration_id,
+        CONF_SECRET: integration.password,
+        CONF_API_URL: emulator.api_url,
     }
     result = await _start(hass, "basic_auth")
     result = await hass.config_entries.flow.async_configure(
@@ -291,7 +291,7 @@ async def test_basic_auth_local_errors(
     assert schema_keys[CONF_SECRET].description is None
     typed = (good | changes)[CONF_INTEGRATION_ID]
     assert schema_keys[CONF_INTEGRATION_ID].description == {"suggested_value": typed}
-    assert clarify_emulator.requests == []
+    assert emulator.requests == []
 
     result = await hass.config_entries.flow.async_configure(result["flow_id"], good)
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -308,15 +308,15 @@ async def test_basic_auth_local_errors(
 )
 async def test_remote_errors_recover(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
     fault: Fault,
     error: str,
 ) -> None:
     """Clarify's failures map to the standard errors; the next try succeeds."""
-    clarify_emulator.inject(fault)
+    emulator.inject(fault)
     result = await _start(hass, "credentials_file")
-    document = _file(clarify_emulator, clarify_integration, kind="basic-auth")
+    document = _file(emulator, integration, kind="basic-auth")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_CREDENTIALS_FILE: document}
     )
@@ -331,14 +331,14 @@ async def test_remote_errors_recover(
 
 async def test_invalid_auth_and_forbidden(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """A wrong secret is invalid_auth; another integration's credentials are forbidden."""
-    other = clarify_emulator.add_integration()
+    other = emulator.add_integration()
     result = await _start(hass, "credentials_file")
 
-    wrong_secret = clarify_integration.credentials_file(clarify_emulator.api_url)
+    wrong_secret = integration.credentials_file(emulator.api_url)
     wrong_secret["credentials"]["clientSecret"] = "not the secret"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_CREDENTIALS_FILE: orjson.dumps(wrong_secret).decode()}
@@ -346,9 +346,7 @@ async def test_invalid_auth_and_forbidden(
     assert result["errors"] == {"base": "invalid_auth"}
 
     # Valid OAuth credentials of one integration, used for another one's ID.
-    borrowed = _file(
-        clarify_emulator, other, integration=clarify_integration.integration_id
-    )
+    borrowed = _file(emulator, other, integration=integration.integration_id)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_CREDENTIALS_FILE: borrowed}
     )
@@ -356,21 +354,21 @@ async def test_invalid_auth_and_forbidden(
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration)},
+        {CONF_CREDENTIALS_FILE: _file(emulator, integration)},
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_unreachable(
-    hass: HomeAssistant, clarify_integration: IntegrationCredentials
+    hass: HomeAssistant, integration: IntegrationCredentials
 ) -> None:
     """Nothing listening at the API URL is cannot_connect."""
     result = await _start(hass, "basic_auth")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_SECRET: clarify_integration.password,
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_SECRET: integration.password,
             # Port 9 (discard) on loopback: nothing listens there.
             CONF_API_URL: "http://127.0.0.1:9/v1/",
         },
@@ -380,15 +378,15 @@ async def test_unreachable(
 
 async def test_already_configured(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """The same Clarify integration cannot be added twice."""
-    _entry(clarify_emulator, clarify_integration).add_to_hass(hass)
+    _entry(emulator, integration).add_to_hass(hass)
     result = await _start(hass, "credentials_file")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration)},
+        {CONF_CREDENTIALS_FILE: _file(emulator, integration)},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -408,41 +406,41 @@ async def _reauth_menu(
 
 async def test_reauth_with_new_credentials(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """Reauth stores the new credentials in the same entry and reloads it."""
-    entry = _entry(clarify_emulator, clarify_integration)
+    entry = _entry(emulator, integration)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    clarify_emulator.revoke(clarify_integration.integration_id)
+    emulator.revoke(integration.integration_id)
 
     result = await _reauth_menu(hass, entry, "basic_auth")
     schema_keys = {str(key): key for key in result["data_schema"].schema}
     # The form starts from what the entry stores, except its secret.
     assert schema_keys[CONF_INTEGRATION_ID].description == {
-        "suggested_value": clarify_integration.integration_id
+        "suggested_value": integration.integration_id
     }
     assert schema_keys[CONF_SECRET].description is None
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_SECRET: clarify_integration.password,
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_SECRET: integration.password,
+            CONF_API_URL: emulator.api_url,
         },
     )
     # Still revoked: the form says so, and the user can try again.
     assert result["errors"] == {"base": "invalid_auth"}
 
-    clarify_emulator.restore(clarify_integration.integration_id)
+    emulator.restore(integration.integration_id)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_SECRET: clarify_integration.password + "-old",
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_SECRET: integration.password + "-old",
+            CONF_API_URL: emulator.api_url,
         },
     )
     assert result["errors"] == {"base": "invalid_auth"}
@@ -450,9 +448,9 @@ async def test_reauth_with_new_credentials(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_SECRET: clarify_integration.password,
-            CONF_API_URL: clarify_emulator.api_url + "/",
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_SECRET: integration.password,
+            CONF_API_URL: emulator.api_url + "/",
         },
     )
     assert result["type"] is FlowResultType.ABORT
@@ -462,11 +460,11 @@ async def test_reauth_with_new_credentials(
 
 async def test_reauth_switches_to_oauth(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """New credentials of the same integration replace the stored ones and reload."""
-    entry = _entry(clarify_emulator, clarify_integration)
+    entry = _entry(emulator, integration)
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -475,13 +473,13 @@ async def test_reauth_switches_to_oauth(
     result = await _reauth_menu(hass, entry, "credentials_file")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration)},
+        {CONF_CREDENTIALS_FILE: _file(emulator, integration)},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     assert entry.data[CONF_AUTH_TYPE] == "client_credentials"
-    assert entry.data[CONF_SECRET] == clarify_integration.client_secret
+    assert entry.data[CONF_SECRET] == integration.client_secret
     assert entry.state is ConfigEntryState.LOADED
     # The reload put a client with the new credentials in place.
     assert entry.runtime_data.client is not client_before
@@ -491,51 +489,51 @@ async def test_reauth_switches_to_oauth(
 
 async def test_reauth_refuses_another_integration(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """Credentials of another integration would send the entry's data elsewhere."""
-    entry = _entry(clarify_emulator, clarify_integration)
+    entry = _entry(emulator, integration)
     entry.add_to_hass(hass)
-    other = clarify_emulator.add_integration()
+    other = emulator.add_integration()
     result = await _reauth_menu(hass, entry, "credentials_file")
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], {CONF_CREDENTIALS_FILE: _file(clarify_emulator, other)}
+        result["flow_id"], {CONF_CREDENTIALS_FILE: _file(emulator, other)}
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_integration"
-    assert entry.data[CONF_SECRET] == clarify_integration.password
+    assert entry.data[CONF_SECRET] == integration.password
 
 
 async def test_reauth_with_unchanged_credentials(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """Entering the stored credentials again (Clarify accepts them now) changes nothing."""
-    entry = _entry(clarify_emulator, clarify_integration)
+    entry = _entry(emulator, integration)
     entry.add_to_hass(hass)
     result = await _reauth_menu(hass, entry, "basic_auth")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_SECRET: clarify_integration.password,
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_SECRET: integration.password,
+            CONF_API_URL: emulator.api_url,
         },
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
-    assert dict(entry.data) == dict(_entry(clarify_emulator, clarify_integration).data)
+    assert dict(entry.data) == dict(_entry(emulator, integration).data)
 
 
 async def test_reconfigure_to_oauth(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """Reconfigure switches the entry to OAuth credentials of the same integration."""
-    entry = _entry(clarify_emulator, clarify_integration)
+    entry = _entry(emulator, integration)
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.MENU
@@ -545,14 +543,14 @@ async def test_reconfigure_to_oauth(
     )
     schema_keys = {str(key): key for key in result["data_schema"].schema}
     assert schema_keys[CONF_API_URL].description == {
-        "suggested_value": clarify_emulator.api_url
+        "suggested_value": emulator.api_url
     }
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        {CONF_CREDENTIALS_FILE: _file(clarify_emulator, clarify_integration)},
+        {CONF_CREDENTIALS_FILE: _file(emulator, integration)},
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_AUTH_TYPE] == "client_credentials"
-    assert entry.data[CONF_CLIENT_ID] == clarify_integration.client_id
+    assert entry.data[CONF_CLIENT_ID] == integration.client_id
     assert entry.title == "Clarify"

@@ -7,17 +7,11 @@ same simulated time, so its rate-limit record shows what Clarify would see.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 import time
 from typing import Any
 
-from freezegun.api import FrozenDateTimeFactory
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -26,121 +20,17 @@ from homeassistant.helpers import (
     entity_registry as er,
     issue_registry as ir,
 )
-from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.const import (
-    CONF_API_URL,
-    CONF_ATTRIBUTE,
-    CONF_AUTH_TYPE,
     CONF_BUFFER_CAPACITY,
-    CONF_CLIENT_ID,
     CONF_ENTITIES,
-    CONF_ENTITY,
     CONF_FLUSH_INTERVAL,
-    CONF_INPUT_KEY,
-    CONF_INTEGRATION_ID,
-    CONF_SECRET,
     DOMAIN,
 )
 from custom_components.clarify.entry import ClarifyOptions, EntityMapping
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
-
-class SimulatedTime:
-    """Moves the frozen clock and fires Home Assistant's timers that fell due."""
-
-    def __init__(self, hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> None:
-        self.hass = hass
-        self.freezer = freezer
-
-    def set_state(
-        self, entity_id: str, state: str, attributes: dict[str, Any] | None = None
-    ) -> datetime:
-        """Set a state now; return its time as Clarify stores it."""
-        self.hass.states.async_set(entity_id, state, attributes)
-        new_state = self.hass.states.get(entity_id)
-        assert new_state is not None
-        return new_state.last_updated
-
-    async def advance(self, seconds: float) -> None:
-        self.freezer.tick(timedelta(seconds=seconds))
-        async_fire_time_changed(self.hass)
-        await self.hass.async_block_till_done(wait_background_tasks=True)
-
-    async def run(self, seconds: float, step: float = 1.0) -> None:
-        """Advance in steps, as the real clock would."""
-        elapsed = 0.0
-        while elapsed < seconds:
-            await self.advance(step)
-            elapsed += step
-
-
-def _points(
-    emulator: ClarifyEmulator, integration: IntegrationCredentials
-) -> dict[str, dict[datetime, float]]:
-    """The points Clarify stored, per signal that has any."""
-    return {
-        key: points
-        for key, points in emulator.points(integration.integration_id).items()
-        if points
-    }
-
-
-@pytest.fixture
-def sim(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> SimulatedTime:
-    return SimulatedTime(hass, freezer)
-
-
-@pytest.fixture
-async def emulator(
-    socket_enabled: None, freezer: FrozenDateTimeFactory
-) -> AsyncIterator[ClarifyEmulator]:
-    # The frozen clock is the emulator's too: its rate record is in simulated time.
-    async with ClarifyEmulator(
-        rate_limit="record", clock=lambda: dt_util.utcnow().timestamp()
-    ) as started:
-        yield started
-
-
-@pytest.fixture
-def integration(emulator: ClarifyEmulator) -> IntegrationCredentials:
-    return emulator.add_integration()
-
-
-def _mapping(
-    entity: str, key: str | None = None, attribute: str | None = None
-) -> dict[str, Any]:
-    option: dict[str, Any] = {CONF_ENTITY: entity, CONF_INPUT_KEY: key or entity}
-    if attribute:
-        option[CONF_ATTRIBUTE] = attribute
-    return option
-
-
-def _entry(
-    emulator: ClarifyEmulator,
-    integration: IntegrationCredentials,
-    mappings: list[dict[str, Any]],
-    **options: Any,
-) -> MockConfigEntry:
-    return MockConfigEntry(
-        domain=DOMAIN,
-        title="Clarify",
-        unique_id=integration.integration_id,
-        data={
-            CONF_AUTH_TYPE: "client_credentials",
-            CONF_INTEGRATION_ID: integration.integration_id,
-            CONF_CLIENT_ID: integration.client_id,
-            CONF_SECRET: integration.client_secret,
-            CONF_API_URL: emulator.api_url,
-        },
-        options={CONF_ENTITIES: mappings, CONF_FLUSH_INTERVAL: 60} | options,
-    )
-
-
-async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
 
 
 async def test_readings_arrive_with_exact_values_and_times(
@@ -152,15 +42,15 @@ async def test_readings_arrive_with_exact_values_and_times(
     """Numbers, two-state and option entities arrive with their own timestamps."""
     options = {"options": ["home", "away"]}
     sim.set_state("input_select.mode", "home", options)
-    await _setup(
+    await setup_entry(
         hass,
-        _entry(
+        make_entry(
             emulator,
             integration,
             [
-                _mapping("sensor.temperature", "outdoor-temperature"),
-                _mapping("binary_sensor.door"),
-                _mapping("input_select.mode"),
+                mapping("sensor.temperature", "outdoor-temperature"),
+                mapping("binary_sensor.door"),
+                mapping("input_select.mode"),
             ],
         ),
     )
@@ -172,10 +62,10 @@ async def test_readings_arrive_with_exact_values_and_times(
     sim.set_state("sensor.temperature", "nan")
     await sim.advance(1)
     temperature[sim.set_state("sensor.temperature", "-3")] = -3.0
-    assert _points(emulator, integration) == {}
+    assert stored_points(emulator, integration) == {}
 
     await sim.advance(60)
-    assert _points(emulator, integration) == {
+    assert stored_points(emulator, integration) == {
         "outdoor-temperature": temperature,
         "binary_sensor.door": door,
         "input_select.mode": mode,
@@ -195,7 +85,9 @@ async def test_one_reading_per_key_and_second_last_wins(
     integration: IntegrationCredentials,
 ) -> None:
     """Within one second only the last reading of an entity is sent."""
-    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping("sensor.power")])
+    )
     await sim.advance(1.0 - time.time() % 1.0)  # the start of a second
     sim.freezer.tick(timedelta(microseconds=100))
     sim.set_state("sensor.power", "1")
@@ -206,7 +98,7 @@ async def test_one_reading_per_key_and_second_last_wins(
     await sim.advance(1)
     following = sim.set_state("sensor.power", "4")
     await sim.advance(60)
-    assert _points(emulator, integration) == {
+    assert stored_points(emulator, integration) == {
         "sensor.power": {last: 3.0, following: 4.0}
     }
 
@@ -218,18 +110,18 @@ async def test_attribute_instead_of_state(
     integration: IntegrationCredentials,
 ) -> None:
     """An attribute mapping sends the attribute, whatever the state is."""
-    await _setup(
+    await setup_entry(
         hass,
-        _entry(
+        make_entry(
             emulator,
             integration,
-            [_mapping("climate.living_room", "living-room", "current_temperature")],
+            [mapping("climate.living_room", "living-room", "current_temperature")],
         ),
     )
     at = sim.set_state("climate.living_room", "heat", {"current_temperature": 20.5})
     sim.set_state("climate.living_room", "off", {"current_temperature": None})
     await sim.advance(60)
-    assert _points(emulator, integration) == {"living-room": {at: 20.5}}
+    assert stored_points(emulator, integration) == {"living-room": {at: 20.5}}
 
 
 async def test_outage_keeps_every_reading(
@@ -240,7 +132,9 @@ async def test_outage_keeps_every_reading(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Failed sends keep everything; the backlog arrives when Clarify is back."""
-    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping("sensor.power")])
+    )
     emulator.inject(
         Fault(kind="http", status=503, count=3, rpc_method="integration.insert")
     )
@@ -248,7 +142,7 @@ async def test_outage_keeps_every_reading(
     for minute in range(4):
         expected[sim.set_state("sensor.power", str(minute))] = float(minute)
         await sim.run(60, step=5)
-    assert _points(emulator, integration) == {"sensor.power": expected}
+    assert stored_points(emulator, integration) == {"sensor.power": expected}
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     assert entry.runtime_data.exporter.status.connected is True
     # One line when Clarify went away, one when it came back.
@@ -265,17 +159,19 @@ async def test_retry_after_is_honoured(
     integration: IntegrationCredentials,
 ) -> None:
     """A 429 with Retry-After holds the next attempt back at least that long."""
-    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.power")]))
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping("sensor.power")])
+    )
     emulator.inject(
         Fault(kind="http", status=429, retry_after=30, rpc_method="integration.insert")
     )
     at = sim.set_state("sensor.power", "7")
     await sim.advance(60)
-    assert _points(emulator, integration) == {}
+    assert stored_points(emulator, integration) == {}
     await sim.run(25, step=5)
-    assert _points(emulator, integration) == {}
+    assert stored_points(emulator, integration) == {}
     await sim.run(10, step=5)
-    assert _points(emulator, integration) == {"sensor.power": {at: 7.0}}
+    assert stored_points(emulator, integration) == {"sensor.power": {at: 7.0}}
 
 
 async def test_rejected_series_does_not_block_the_others(
@@ -285,10 +181,10 @@ async def test_rejected_series_does_not_block_the_others(
     integration: IntegrationCredentials,
 ) -> None:
     """Clarify refusing one series sets it aside; the rest is delivered."""
-    await _setup(
+    await setup_entry(
         hass,
-        _entry(
-            emulator, integration, [_mapping("sensor.good"), _mapping("sensor.bad")]
+        make_entry(
+            emulator, integration, [mapping("sensor.good"), mapping("sensor.bad")]
         ),
     )
     emulator.inject(
@@ -308,7 +204,7 @@ async def test_rejected_series_does_not_block_the_others(
     sim.set_state("sensor.bad", "2")
     await sim.advance(60)
     await sim.advance(1)
-    assert _points(emulator, integration) == {"sensor.good": {good: 1.0}}
+    assert stored_points(emulator, integration) == {"sensor.good": {good: 1.0}}
     exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
     assert exporter.status.rejected_readings == {"sensor.bad": 1}
     assert len(exporter.buffer) == 0
@@ -321,8 +217,8 @@ async def test_auth_failure_starts_reauth_and_keeps_readings(
     integration: IntegrationCredentials,
 ) -> None:
     """Revoked credentials pause sending and ask the user; nothing is lost."""
-    entry = _entry(emulator, integration, [_mapping("sensor.power")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.power")])
+    await setup_entry(hass, entry)
     emulator.revoke(integration.integration_id)
     emulator.expire_tokens()
     first = sim.set_state("sensor.power", "1")
@@ -350,7 +246,9 @@ async def test_auth_failure_starts_reauth_and_keeps_readings(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert _points(emulator, integration) == {"sensor.power": {first: 1.0, second: 2.0}}
+    assert stored_points(emulator, integration) == {
+        "sensor.power": {first: 1.0, second: 2.0}
+    }
     assert len(emulator.requests) > requests
 
 
@@ -361,15 +259,15 @@ async def test_options_change_keeps_buffered_readings(
     integration: IntegrationCredentials,
 ) -> None:
     """Changing what is sent applies at once; nothing buffered is lost."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    await setup_entry(hass, entry)
     exporter = entry.runtime_data.exporter
     a = sim.set_state("sensor.a", "1")
     await sim.advance(1)
     hass.config_entries.async_update_entry(
         entry,
         options={
-            CONF_ENTITIES: [_mapping("sensor.a", "renamed-key"), _mapping("sensor.b")],
+            CONF_ENTITIES: [mapping("sensor.a", "renamed-key"), mapping("sensor.b")],
             CONF_FLUSH_INTERVAL: 30,
         },
     )
@@ -379,7 +277,7 @@ async def test_options_change_keeps_buffered_readings(
     b = sim.set_state("sensor.b", "3")
     await sim.run(30, step=5)
     # The reading taken before the change keeps the key it was taken for.
-    assert _points(emulator, integration) == {
+    assert stored_points(emulator, integration) == {
         "sensor.a": {a: 1.0},
         "renamed-key": {a2: 2.0},
         "sensor.b": {b: 3.0},
@@ -393,8 +291,8 @@ async def test_no_reading_lost_while_options_change(
     integration: IntegrationCredentials,
 ) -> None:
     """A state change fired just before new options apply is still buffered."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    await setup_entry(hass, entry)
     exporter = entry.runtime_data.exporter
     at = sim.set_state("sensor.a", "1")
     # Home Assistant dispatches the change on the next loop iteration; the new
@@ -406,7 +304,7 @@ async def test_no_reading_lost_while_options_change(
         )
     )
     await sim.advance(60)
-    assert _points(emulator, integration) == {"sensor.a": {at: 1.0}}
+    assert stored_points(emulator, integration) == {"sensor.a": {at: 1.0}}
 
 
 async def test_renamed_entity_keeps_its_key(
@@ -420,8 +318,8 @@ async def test_renamed_entity_keeps_its_key(
     registry_entry = registry.async_get_or_create(
         "sensor", "demo", "t1", suggested_object_id="kitchen"
     )
-    await _setup(
-        hass, _entry(emulator, integration, [_mapping(registry_entry.id, "kitchen")])
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping(registry_entry.id, "kitchen")])
     )
     before = sim.set_state("sensor.kitchen", "20")
     await sim.advance(1)
@@ -434,7 +332,9 @@ async def test_renamed_entity_keeps_its_key(
     registry.async_update_entity("sensor.cooking", name="Cooking")
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert _points(emulator, integration) == {"kitchen": {before: 20.0, after: 21.0}}
+    assert stored_points(emulator, integration) == {
+        "kitchen": {before: 20.0, after: 21.0}
+    }
 
 
 async def test_entity_without_state_at_setup(
@@ -444,13 +344,17 @@ async def test_entity_without_state_at_setup(
     integration: IntegrationCredentials,
 ) -> None:
     """How to read an entity is decided on its first state when it had none."""
-    await _setup(hass, _entry(emulator, integration, [_mapping("sensor.phase")]))
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping("sensor.phase")])
+    )
     options = {"device_class": "enum", "options": ["idle", "washing", "drying"]}
     first = sim.set_state("sensor.phase", "washing", options)
     await sim.advance(1)
     second = sim.set_state("sensor.phase", "drying", options)
     await sim.advance(60)
-    assert _points(emulator, integration) == {"sensor.phase": {first: 1.0, second: 2.0}}
+    assert stored_points(emulator, integration) == {
+        "sensor.phase": {first: 1.0, second: 2.0}
+    }
 
 
 async def test_backlog_goes_out_one_request_per_second(
@@ -460,9 +364,9 @@ async def test_backlog_goes_out_one_request_per_second(
     integration: IntegrationCredentials,
 ) -> None:
     """A backlog too large for one request is split, a second apart, all delivered."""
-    mappings = [_mapping(f"sensor.s{i}") for i in range(40)]
-    entry = _entry(emulator, integration, mappings)
-    await _setup(hass, entry)
+    mappings = [mapping(f"sensor.s{i}") for i in range(40)]
+    entry = make_entry(emulator, integration, mappings)
+    await setup_entry(hass, entry)
     emulator.inject(
         Fault(kind="http", status=503, count=1000, rpc_method="integration.insert")
     )
@@ -477,7 +381,7 @@ async def test_backlog_goes_out_one_request_per_second(
         sim.freezer.tick(timedelta(milliseconds=720))
     emulator.clear_faults()
     await sim.run(300, step=1)
-    assert _points(emulator, integration) == expected
+    assert stored_points(emulator, integration) == expected
     inserts = [r for r in emulator.requests if r.rpc_method == "integration.insert"]
     assert sum(r.http_status == 200 for r in inserts) > 1
     assert max(r.body_bytes for r in inserts) < 4 * 1024 * 1024
@@ -492,16 +396,16 @@ async def test_unload_sends_the_rest_and_stops(
     integration: IntegrationCredentials,
 ) -> None:
     """Unloading makes one last send; afterwards nothing listens or runs."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    await setup_entry(hass, entry)
     at = sim.set_state("sensor.a", "5")
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
+    assert stored_points(emulator, integration) == {"sensor.a": {at: 5.0}}
     # No listener left: later states go nowhere, and no timer fires.
     sim.set_state("sensor.a", "6")
     await sim.advance(120)
-    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
+    assert stored_points(emulator, integration) == {"sensor.a": {at: 5.0}}
     assert entry.state is ConfigEntryState.NOT_LOADED
 
 
@@ -513,22 +417,22 @@ async def test_readings_survive_a_restart(
     hass_storage: dict[str, Any],
 ) -> None:
     """Readings Clarify never confirmed are saved, and sent after setup."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    await setup_entry(hass, entry)
     emulator.inject(
         Fault(kind="http", status=503, count=10, rpc_method="integration.insert")
     )
     at = sim.set_state("sensor.a", "5")
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    assert _points(emulator, integration) == {}
+    assert stored_points(emulator, integration) == {}
     assert f"clarify.{entry.entry_id}" in hass_storage
 
     emulator.clear_faults()
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await sim.advance(60)
-    assert _points(emulator, integration) == {"sensor.a": {at: 5.0}}
+    assert stored_points(emulator, integration) == {"sensor.a": {at: 5.0}}
 
     # Removing the entry removes what it saved.
     await hass.config_entries.async_remove(entry.entry_id)
@@ -554,10 +458,10 @@ async def test_unreadable_saved_readings(
     data: Any,
 ) -> None:
     """A damaged file is reported and set aside; setup goes on with an empty buffer."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
     key = f"clarify.{entry.entry_id}"
     hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": data}
-    await _setup(hass, entry)
+    await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
     assert len(entry.runtime_data.exporter.buffer) == 0
     assert "could not be read" in caplog.text
@@ -577,12 +481,12 @@ async def test_signal_metadata_saved_once_and_on_change(
     )
     sim.set_state("binary_sensor.door", "off", {"device_class": "door"})
     registry_id = registry.async_get("sensor.temp").id
-    entry = _entry(
+    entry = make_entry(
         emulator,
         integration,
-        [_mapping(registry_id, "hall"), _mapping("binary_sensor.door")],
+        [mapping(registry_id, "hall"), mapping("binary_sensor.door")],
     )
-    await _setup(hass, entry)
+    await setup_entry(hass, entry)
     await sim.advance(60)
     signals = emulator.signals(integration.integration_id)
     assert signals["hall"].metadata["name"] == "Hall"
@@ -623,9 +527,9 @@ async def test_refused_metadata_does_not_hold_readings(
     integration: IntegrationCredentials,
 ) -> None:
     """Metadata Clarify refuses or cannot take now never delays readings."""
-    await _setup(
+    await setup_entry(
         hass,
-        _entry(emulator, integration, [_mapping("sensor.a"), _mapping("sensor.b")]),
+        make_entry(emulator, integration, [mapping("sensor.a"), mapping("sensor.b")]),
     )
     sim.set_state("sensor.a", "1", {"friendly_name": "Ay"})
     sim.set_state("sensor.b", "1", {"friendly_name": "Bee"})
@@ -642,7 +546,7 @@ async def test_refused_metadata_does_not_hold_readings(
         ),
     )
     await sim.advance(60)
-    assert set(_points(emulator, integration)) == {"sensor.a", "sensor.b"}
+    assert set(stored_points(emulator, integration)) == {"sensor.a", "sensor.b"}
     for value in ("2", "3"):
         sim.set_state("sensor.a", value, {"friendly_name": "Ay"})
         await sim.advance(60)
@@ -666,8 +570,8 @@ async def test_refused_series_is_reported_until_options_change(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """A repair names the entity whose readings Clarify refused, and why."""
-    entry = _entry(emulator, integration, [_mapping("sensor.bad", "bad-key")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.bad", "bad-key")])
+    await setup_entry(hass, entry)
     emulator.inject(
         Fault(
             kind="rpc",
@@ -692,7 +596,7 @@ async def test_refused_series_is_reported_until_options_change(
     assert "Invalid params" in issue.translation_placeholders["reason"]
 
     hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_ENTITIES: [_mapping("sensor.bad")]}
+        entry, options={**entry.options, CONF_ENTITIES: [mapping("sensor.bad")]}
     )
     await hass.async_block_till_done()
     assert not issue_registry.issues
@@ -707,10 +611,10 @@ async def test_full_buffer_drops_the_oldest_and_says_so(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """At the cap the oldest readings go, counted, logged once and repaired."""
-    entry = _entry(
-        emulator, integration, [_mapping("sensor.a")], buffer_capacity=10_000
+    entry = make_entry(
+        emulator, integration, [mapping("sensor.a")], buffer_capacity=10_000
     )
-    await _setup(hass, entry)
+    await setup_entry(hass, entry)
     emulator.inject(
         Fault(kind="http", status=503, count=100, rpc_method="integration.insert")
     )
@@ -733,7 +637,7 @@ async def test_full_buffer_drops_the_oldest_and_says_so(
     await sim.run(30, step=5)
     # Exactly the 50 oldest are gone; every other reading arrived.
     oldest = sorted(expected)[:50]
-    assert _points(emulator, integration) == {
+    assert stored_points(emulator, integration) == {
         "sensor.a": {at: v for at, v in expected.items() if at not in oldest}
     }
 
@@ -749,8 +653,8 @@ async def test_larger_buffer_applies_at_once(
     integration: IntegrationCredentials,
 ) -> None:
     """A new buffer size takes effect without a reload."""
-    entry = _entry(emulator, integration, [_mapping("sensor.a")])
-    await _setup(hass, entry)
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    await setup_entry(hass, entry)
     assert entry.runtime_data.exporter.buffer.capacity == 1_440_000
     hass.config_entries.async_update_entry(
         entry, options={**entry.options, CONF_BUFFER_CAPACITY: 2_000_000}
@@ -767,7 +671,9 @@ async def test_unnamed_bad_series_is_found_by_halving(
 ) -> None:
     """Clarify refusing a request without naming a series: the bad one is isolated."""
     keys = [f"sensor.s{i}" for i in range(8)]
-    await _setup(hass, _entry(emulator, integration, [_mapping(key) for key in keys]))
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping(key) for key in keys])
+    )
     expected = {}
     for key in keys:
         expected[key] = {sim.set_state(key, "1"): 1.0}
@@ -776,7 +682,7 @@ async def test_unnamed_bad_series_is_found_by_halving(
     # Clarify refuses every request carrying sensor.s5, and never says why.
     emulator.reject_series("sensor.s5")
     await sim.run(70, step=1)
-    assert _points(emulator, integration) == expected
+    assert stored_points(emulator, integration) == expected
     exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
     assert exporter.status.rejected_readings == {"sensor.s5": 1}
     assert len(exporter.buffer) == 0

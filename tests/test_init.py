@@ -40,20 +40,20 @@ from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredential
 @pytest.fixture
 async def entry(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> MockConfigEntry:
     """A loaded entry sending sensor.power, with OAuth credentials."""
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Cabin",
-        unique_id=clarify_integration.integration_id,
+        unique_id=integration.integration_id,
         data={
             CONF_AUTH_TYPE: "client_credentials",
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
-            CONF_CLIENT_ID: clarify_integration.client_id,
-            CONF_SECRET: clarify_integration.client_secret,
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_INTEGRATION_ID: integration.integration_id,
+            CONF_CLIENT_ID: integration.client_id,
+            CONF_SECRET: integration.client_secret,
+            CONF_API_URL: emulator.api_url,
         },
         options={
             CONF_ENTITIES: [{CONF_ENTITY: "sensor.power", CONF_INPUT_KEY: "power"}]
@@ -73,8 +73,8 @@ async def _flush(hass: HomeAssistant, data: dict[str, Any] | None = None) -> Non
 async def test_status_entities(
     hass: HomeAssistant,
     entry: MockConfigEntry,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
     freezer: FrozenDateTimeFactory,
 ) -> None:
     """The service device's entities follow the exporter after each send."""
@@ -101,9 +101,7 @@ async def test_status_entities(
     last_sent = hass.states.get(entity_ids["last_sent"]).state
     assert dt_util.parse_datetime(last_sent) == dt_util.utcnow().replace(microsecond=0)
 
-    clarify_emulator.inject(
-        Fault(kind="http", status=502, rpc_method="integration.insert")
-    )
+    emulator.inject(Fault(kind="http", status=502, rpc_method="integration.insert"))
     hass.states.async_set("sensor.power", "3")
     await _flush(hass)
     connection = hass.states.get(entity_ids["connection"])
@@ -115,17 +113,15 @@ async def test_status_entities(
 async def test_flush_action(
     hass: HomeAssistant,
     entry: MockConfigEntry,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """The action sends at once, for one entry or for all."""
     hass.states.async_set("sensor.power", "1")
     await _flush(hass, {"config_entry_id": entry.entry_id})
-    assert clarify_emulator.points(clarify_integration.integration_id)["power"]
+    assert emulator.points(integration.integration_id)["power"]
     hass.states.async_set("sensor.power", "2")
-    clarify_emulator.inject(
-        Fault(kind="http", status=503, rpc_method="integration.insert")
-    )
+    emulator.inject(Fault(kind="http", status=503, rpc_method="integration.insert"))
     await _flush(hass)
     assert len(entry.runtime_data.exporter.buffer) == 1
 
@@ -156,7 +152,7 @@ async def test_diagnostics_redact_secrets(
     hass: HomeAssistant,
     hass_client: ClientSessionGenerator,
     entry: MockConfigEntry,
-    clarify_integration: IntegrationCredentials,
+    integration: IntegrationCredentials,
 ) -> None:
     """Diagnostics show the settings and the exporter, never a secret."""
     hass.states.async_set("sensor.power", "4")
@@ -167,21 +163,21 @@ async def test_diagnostics_redact_secrets(
     assert diagnostics["exporter"]["tracked_entities"] == ["sensor.power"]
     assert diagnostics["exporter"]["buffered_readings"] == 1
     text = repr(diagnostics)
-    assert clarify_integration.client_secret not in text
-    assert clarify_integration.client_id not in text
+    assert integration.client_secret not in text
+    assert integration.client_id not in text
 
 
 async def test_home_assistant_stop_sends_and_saves(
     hass: HomeAssistant,
     entry: MockConfigEntry,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> None:
     """Stopping Home Assistant makes the last send attempt."""
     hass.states.async_set("sensor.power", "9")
     await hass.async_block_till_done()
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
-    assert clarify_emulator.points(clarify_integration.integration_id)["power"]
+    assert emulator.points(integration.integration_id)["power"]
     # The unload that follows finds the exporter already stopped.
     assert await hass.config_entries.async_unload(entry.entry_id)

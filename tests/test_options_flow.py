@@ -31,8 +31,8 @@ from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
 @pytest.fixture
 async def entry(
     hass: HomeAssistant,
-    clarify_emulator: ClarifyEmulator,
-    clarify_integration: IntegrationCredentials,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
 ) -> MockConfigEntry:
     """A loaded entry, with a registered and an unregistered entity around."""
     registry = er.async_get(hass)
@@ -44,13 +44,13 @@ async def entry(
     entry = MockConfigEntry(
         domain=DOMAIN,
         title="Clarify",
-        unique_id=clarify_integration.integration_id,
+        unique_id=integration.integration_id,
         data={
             CONF_AUTH_TYPE: "basic",
-            CONF_INTEGRATION_ID: clarify_integration.integration_id,
+            CONF_INTEGRATION_ID: integration.integration_id,
             CONF_CLIENT_ID: None,
-            CONF_SECRET: clarify_integration.password,
-            CONF_API_URL: clarify_emulator.api_url,
+            CONF_SECRET: integration.password,
+            CONF_API_URL: emulator.api_url,
         },
     )
     entry.add_to_hass(hass)
