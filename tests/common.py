@@ -82,9 +82,13 @@ def make_entry(
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
     mappings: list[dict[str, Any]],
+    *,
+    entry_id: str | None = None,
     **options: Any,
 ) -> MockConfigEntry:
+    """An entry sending `mappings` to the integration with OAuth credentials."""
     return MockConfigEntry(
+        entry_id=entry_id,
         domain=DOMAIN,
         title="Clarify",
         unique_id=integration.integration_id,

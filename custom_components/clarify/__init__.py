@@ -26,6 +26,8 @@ from .exporter import (
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
+# Clarify gives up on a request queued over 10 s or running over 15 s in all.
+REQUEST_TIMEOUT = 30.0
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -43,6 +45,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
         async_get_clientsession(hass),
         credentials_from_entry(entry),
         user_agent=f"clarify-home-assistant/{integration.version}",
+        timeout=REQUEST_TIMEOUT,
     )
     store = exporter_store(hass, entry.entry_id)
     saved = await async_load_state(

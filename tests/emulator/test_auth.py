@@ -23,6 +23,7 @@ async def test_token_fetch_and_bearer_use(
     assert isinstance(body["scope"], str)
     assert len(body["access_token"]) >= 32
     assert emulator.token_requests == 1
+    assert emulator.issued_tokens == [body["access_token"]]
 
     insert = await api.insert({"a": [1, 2]}, auth=body["access_token"])
     assert insert.status == 200, insert.text

@@ -177,3 +177,21 @@ async def test_rejected_series(
     assert (await api.insert({"good": [1, 2]})).result
     emulator.accept_series("bad")
     assert (await api.insert({"bad": [2, 3]})).result
+
+
+async def test_faults_at_random(api: Api, emulator: ClarifyEmulator) -> None:
+    """A fault source decides per request; queued faults still come first."""
+    seen: list[tuple[str, str | None]] = []
+
+    def source(path: str, method: str | None) -> Fault | None:
+        seen.append((path, method))
+        return Fault("http", status=503) if len(seen) % 2 else None
+
+    emulator.fail_at_random(source)
+    emulator.inject(Fault("http", status=502))
+    assert (await api.insert({"a": [1, 2]})).status == 502
+    assert (await api.insert({"a": [1, 2]})).status == 503
+    assert (await api.insert({"a": [1, 2]})).status == 200
+    assert seen == [("/v1/rpc", "integration.insert")] * 2
+    emulator.fail_at_random(None)
+    assert (await api.insert({"a": [1, 2]})).status == 200

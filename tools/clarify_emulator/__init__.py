@@ -9,7 +9,7 @@ Start one in a test::
 or from a shell: ``python -m tools.clarify_emulator --port 8765``.
 """
 
-from .faults import Fault, FaultKind
+from .faults import Fault, FaultKind, FaultSource
 from .limits import RateLimitMode, RecordedRequest
 from .model import IntegrationCredentials, Signal
 from .server import ClarifyEmulator
@@ -18,6 +18,7 @@ __all__ = [
     "ClarifyEmulator",
     "Fault",
     "FaultKind",
+    "FaultSource",
     "IntegrationCredentials",
     "RateLimitMode",
     "RecordedRequest",

@@ -1,5 +1,6 @@
 """Faults that tests inject to see how a client copes with a misbehaving Clarify."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -80,3 +81,7 @@ class FaultQueue:
                     del self._pending[index]
                 return pending.fault
         return None
+
+
+# Decides, request by request (path, RPC method), whether one fails and how.
+type FaultSource = Callable[[str, str | None], Fault | None]

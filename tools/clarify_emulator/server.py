@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import hdrs, web
 
-from .faults import Fault, FaultQueue
+from .faults import Fault, FaultQueue, FaultSource
 from .limits import (
     AuthKind,
     RateLimiter,
@@ -123,6 +123,7 @@ class ClarifyEmulator:
         self._faults = FaultQueue()
         # Input keys whose inserts are refused: True if the error names the key.
         self._rejected_series: dict[str, bool] = {}
+        self._fault_source: FaultSource | None = None
         self._limiter = RateLimiter()
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -228,6 +229,19 @@ class ClarifyEmulator:
         for fault in faults:
             self._faults.add(fault)
 
+    def fail_at_random(self, source: FaultSource | None) -> None:
+        """Ask `source` for a fault for every request no queued fault matches.
+
+        `source(path, rpc_method)` returns a Fault or None; None as the source
+        stops it. Long runs of random failures are made with it.
+        """
+        self._fault_source = source
+
+    def _take_fault(self, path: str, rpc_method: str | None) -> Fault | None:
+        if (fault := self._faults.take(path, rpc_method)) is not None:
+            return fault
+        return self._fault_source(path, rpc_method) if self._fault_source else None
+
     def clear_faults(self) -> None:
         """Drop every pending fault."""
         self._faults.clear()
@@ -248,6 +262,11 @@ class ClarifyEmulator:
     def restore(self, integration_id: str) -> None:
         """Undo `revoke`: credentials and unexpired tokens work again."""
         self.state.integrations[integration_id].revoked = False
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token handed out (tests look for them where they must not be)."""
+        return list(self._tokens)
 
     def expire_tokens(self) -> None:
         """Expire every token issued so far."""
@@ -346,7 +365,7 @@ class ClarifyEmulator:
 
         # Faults stand for failures in front of Clarify's logic (proxies, load
         # balancers, the network), so they come before any check of the request.
-        fault = self._faults.take(request.path, record.rpc_method)
+        fault = self._take_fault(request.path, record.rpc_method)
         if fault is not None:
             if fault.kind == "rpc":
                 record.error_code = fault.code
@@ -485,7 +504,7 @@ class ClarifyEmulator:
         if body is None:
             return _too_large()
         record.body_bytes = len(body)
-        fault = self._faults.take(request.path, None)
+        fault = self._take_fault(request.path, None)
         if fault is not None:
             response = await self._apply_fault(fault, request, None)
             if response is not None:

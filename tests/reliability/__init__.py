@@ -1,0 +1,1 @@
+"""No reading lost: the fault-injection suite."""
