@@ -368,14 +368,3 @@ async def test_requests_are_recorded(
     assert first.user_agent == "HomeAssistant-Clarify/0.1.0"
     assert second.rpc_method == "integration.saveSignals"
     assert second.error_code == -32602
-
-
-async def test_shared_fixture_serves_on_loopback(
-    clarify_emulator: ClarifyEmulator, session: aiohttp.ClientSession
-) -> None:
-    assert clarify_emulator.rate_limit == "record"
-    assert clarify_emulator.api_url.startswith("http://127.0.0.1:")
-    assert clarify_emulator.api_url.endswith("/v1/")
-    credentials = clarify_emulator.add_integration()
-    api = Api(session, clarify_emulator, credentials)
-    assert (await api.insert({"a": [1, 2]})).status == 200
