@@ -28,6 +28,7 @@ from custom_components.clarify.const import (
     DOMAIN,
 )
 from custom_components.clarify.entry import ClarifyOptions, EntityMapping
+from custom_components.clarify.exporter import EAGER_SEND_READINGS
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
 from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
@@ -687,3 +688,24 @@ async def test_unnamed_bad_series_is_found_by_halving(
     assert exporter.status.rejected_readings == {"sensor.s5": 1}
     assert len(exporter.buffer) == 0
     assert emulator.rate_limit_violations() == 0
+
+
+async def test_large_backlog_is_sent_before_the_interval(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Once enough readings wait, sending starts without waiting for the interval."""
+    entities = [f"sensor.s{i}" for i in range(50)]
+    entry = make_entry(
+        emulator, integration, [mapping(e) for e in entities], flush_interval=3600
+    )
+    await setup_entry(hass, entry)
+    for second in range(EAGER_SEND_READINGS // len(entities)):
+        for entity_id in entities:
+            hass.states.async_set(entity_id, str(second))
+        sim.freezer.tick(timedelta(seconds=1))
+        await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert any(r.rpc_method == "integration.insert" for r in emulator.requests)

@@ -162,6 +162,7 @@ async def test_diagnostics_redact_secrets(
     assert diagnostics["entry"]["options"] == dict(entry.options)
     assert diagnostics["exporter"]["tracked_entities"] == ["sensor.power"]
     assert diagnostics["exporter"]["buffered_readings"] == 1
+    assert diagnostics["exporter"]["buffered_by_key"] == {"power": 1}
     text = repr(diagnostics)
     assert integration.client_secret not in text
     assert integration.client_id not in text

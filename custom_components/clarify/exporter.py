@@ -685,7 +685,11 @@ class ClarifyExporter:
         return {
             "tracked_entities": sorted(self._targets),
             "buffered_readings": len(self.buffer),
+            "buffered_by_key": self.buffer.counts_by_key(),
+            "buffer_capacity": self.buffer.capacity,
             "dropped_readings": self.buffer.dropped,
+            "dropped_by_key": dict(self.buffer.dropped_by_key),
+            "metadata_waiting": sorted(self._pending_metadata),
             "status": {
                 "connected": self.status.connected,
                 "last_success": self.status.last_success,
@@ -695,6 +699,7 @@ class ClarifyExporter:
                 "requests": self.status.requests,
                 "failed_requests": self.status.failed_requests,
                 "rejected_readings": dict(self.status.rejected_readings),
+                "rejected_reasons": dict(self.status.rejected_reasons),
                 "auth_failed": self.status.auth_failed,
             },
         }
