@@ -709,3 +709,28 @@ async def test_large_backlog_is_sent_before_the_interval(
         await hass.async_block_till_done()
     await hass.async_block_till_done(wait_background_tasks=True)
     assert any(r.rpc_method == "integration.insert" for r in emulator.requests)
+
+
+async def test_unload_during_a_send_leaves_nothing_behind(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    hass_storage: dict[str, Any],
+) -> None:
+    """A send under way at unload finishes, schedules nothing, and the rest is saved."""
+    entry = make_entry(
+        emulator, integration, [mapping("sensor.a"), mapping("sensor.b")]
+    )
+    await setup_entry(hass, entry)
+    # The first request fails without naming a series, so the send would go on
+    # with half of it a second later.
+    emulator.reject_series("sensor.b")
+    sim.set_state("sensor.a", "1")
+    sim.set_state("sensor.b", "2")
+    await hass.async_block_till_done()
+    entry.runtime_data.exporter.async_send_now()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    # The harness fails the test on any timer left behind; the readings wait on disk.
+    saved = hass_storage[f"clarify.{entry.entry_id}"]["data"]["buffer"]["series"]
+    assert set(saved) == {"sensor.a", "sensor.b"}

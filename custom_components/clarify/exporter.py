@@ -458,6 +458,9 @@ class ClarifyExporter:
 
     @callback
     def _async_send_later(self, delay: float) -> None:
+        # A send that was under way when the exporter stopped ends here.
+        if self._stopped:
+            return
         self._unsub_later = async_call_later(self.hass, delay, self._async_send_due)
 
     @callback
@@ -663,8 +666,7 @@ class ClarifyExporter:
         delay = self._backoff * random.uniform(0.5, 1.0)  # noqa: S311  # jitter
         if isinstance(err, ClarifyRetryableError) and err.retry_after is not None:
             delay = max(delay, err.retry_after)
-        if not self._stopped:
-            self._async_send_later(delay)
+        self._async_send_later(delay)
 
     # ------------------------------------------------------------------ views
 
