@@ -6,9 +6,9 @@ Run with the test harness (it provides a real `hass`), on either leg:
         benchmarks/bench_hot_path.py
 
 Every scenario changes the states of 1,000 entities, 20,000 changes in all, with
-one bus-wide listener present (every real installation has the recorder). The
-scenarios run in rounds, interleaved, and the table shows the median cost per
-change and its ratio to the baseline, measured in one run:
+one bus-wide listener present (every real installation has the recorder). Each round
+measures every scenario in turn, and the table shows the median cost per change
+and its ratio to the baseline, measured side by side in one run:
 
     baseline   the bus-wide listener only
     floor      + Home Assistant's own tracking helper with an empty callback
@@ -22,6 +22,8 @@ Nothing is asserted: machines are noisy, and the figures are for reading.
 from __future__ import annotations
 
 from collections.abc import Callable
+import gc
+import random
 import statistics
 import time
 from typing import Any
@@ -35,12 +37,15 @@ from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
 
 ENTITIES = 1_000
 CHANGES = 20_000
-ROUNDS = 7
+ROUNDS = 11
 
 
 async def _cost(hass: HomeAssistant, entity_ids: list[str]) -> float:
     """Seconds per state change, dispatch to every listener included."""
     await hass.async_block_till_done()
+    # Garbage from the previous scenario is collected before, not during.
+    gc.collect()
+    gc.disable()
     start = time.perf_counter()
     for change in range(CHANGES):
         hass.states.async_set(entity_ids[change % ENTITIES], str(change % 97 + 0.5))
@@ -48,7 +53,9 @@ async def _cost(hass: HomeAssistant, entity_ids: list[str]) -> float:
             # Let the dispatches queued so far run, as the event loop would.
             await hass.async_block_till_done()
     await hass.async_block_till_done()
-    return (time.perf_counter() - start) / CHANGES
+    elapsed = time.perf_counter() - start
+    gc.enable()
+    return elapsed / CHANGES
 
 
 async def test_hot_path(
@@ -93,18 +100,37 @@ async def test_hot_path(
             unsubscribe()
         readings.clear()
 
-    # Without the integration: the baseline and the two reference callbacks.
-    for _ in range(ROUNDS):
-        await measure("baseline", tracked)
-        await measure("floor", tracked, tracking(empty))
-        await measure("naive", tracked, tracking(naive))
-    # With it, tracking `tracked`: changes to them, and to entities it ignores.
     entry = make_entry(emulator, integration, [mapping(e) for e in tracked])
     await setup_entry(hass, entry)
+    loaded = True
+
+    async def integration_loaded(wanted: bool) -> None:
+        nonlocal loaded
+        if wanted != loaded:
+            if wanted:
+                await hass.config_entries.async_setup(entry.entry_id)
+            else:
+                await hass.config_entries.async_unload(entry.entry_id)
+            loaded = wanted
+
+    scenarios: dict[str, tuple[bool, list[str], Any]] = {
+        "baseline": (False, tracked, None),
+        "floor": (False, tracked, tracking(empty)),
+        "naive": (False, tracked, tracking(naive)),
+        "clarify": (True, tracked, None),
+        "untracked": (True, others, None),
+    }
+    # Every round measures every scenario, in a new order each time, so drift
+    # and order effects over the run hit all of them alike.
+    order = random.Random(1000)
+    names = list(scenarios)
     for _ in range(ROUNDS):
-        await measure("clarify", tracked)
-        await measure("untracked", others)
-    await hass.config_entries.async_unload(entry.entry_id)
+        order.shuffle(names)
+        for name in names:
+            wanted, entity_ids, subscribe = scenarios[name]
+            await integration_loaded(wanted)
+            await measure(name, entity_ids, subscribe)
+    await integration_loaded(False)
 
     median = {name: statistics.median(values) for name, values in costs.items()}
     base = median["baseline"]

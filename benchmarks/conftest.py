@@ -1,7 +1,4 @@
 """The benchmarks run with the test suite's fixtures (Home Assistant, the emulator)."""
 
-from tests.conftest import (  # noqa: F401  # fixtures, found by name
-    auto_enable_custom_integrations,
-    emulator,
-    integration,
-)
+# Imported for pytest, which finds fixtures by name.
+from tests.conftest import auto_enable_custom_integrations, emulator, integration  # noqa: F401
