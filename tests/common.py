@@ -84,13 +84,14 @@ def make_entry(
     mappings: list[dict[str, Any]],
     *,
     entry_id: str | None = None,
+    title: str = "Clarify",
     **options: Any,
 ) -> MockConfigEntry:
     """An entry sending `mappings` to the integration with OAuth credentials."""
     return MockConfigEntry(
         entry_id=entry_id,
         domain=DOMAIN,
-        title="Clarify",
+        title=title,
         unique_id=integration.integration_id,
         data={
             CONF_AUTH_TYPE: "client_credentials",

@@ -23,18 +23,10 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 
-from custom_components.clarify.const import (
-    CONF_API_URL,
-    CONF_AUTH_TYPE,
-    CONF_CLIENT_ID,
-    CONF_ENTITIES,
-    CONF_ENTITY,
-    CONF_INPUT_KEY,
-    CONF_INTEGRATION_ID,
-    CONF_SECRET,
-    DOMAIN,
-)
+from custom_components.clarify.const import CONF_CLIENT_ID, CONF_SECRET, DOMAIN
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
+
+from .common import make_entry, mapping
 
 
 @pytest.fixture
@@ -44,20 +36,8 @@ async def entry(
     integration: IntegrationCredentials,
 ) -> MockConfigEntry:
     """A loaded entry sending sensor.power, with OAuth credentials."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="Cabin",
-        unique_id=integration.integration_id,
-        data={
-            CONF_AUTH_TYPE: "client_credentials",
-            CONF_INTEGRATION_ID: integration.integration_id,
-            CONF_CLIENT_ID: integration.client_id,
-            CONF_SECRET: integration.client_secret,
-            CONF_API_URL: emulator.api_url,
-        },
-        options={
-            CONF_ENTITIES: [{CONF_ENTITY: "sensor.power", CONF_INPUT_KEY: "power"}]
-        },
+    entry = make_entry(
+        emulator, integration, [mapping("sensor.power", "power")], title="Cabin"
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

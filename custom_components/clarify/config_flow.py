@@ -58,6 +58,7 @@ from .const import (
     CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
     CONF_SECRET,
+    CONSOLE_URL,
     DEFAULT_BUFFER_CAPACITY,
     DEFAULT_FLUSH_INTERVAL,
     DOMAIN,
@@ -74,9 +75,6 @@ _LOGGER = logging.getLogger(__name__)
 STEP_CREDENTIALS_FILE = "credentials_file"
 STEP_BASIC_AUTH = "basic_auth"
 AUTH_STEPS = [STEP_CREDENTIALS_FILE, STEP_BASIC_AUTH]
-
-# Where Clarify's console lets an admin create an integration and its credentials.
-CONSOLE_URL = "https://app.clarify.io"
 
 _URL_SELECTOR = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 _PASSWORD_SELECTOR = TextSelector(

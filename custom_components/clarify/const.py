@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 DOMAIN: Final = "clarify"
+# Clarify's web app, where integrations and their credentials are made.
+CONSOLE_URL: Final = "https://app.clarify.io"
 
 # Config entry data: the credentials. The options hold what the user chose to send.
 CONF_AUTH_TYPE: Final = "auth_type"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
-from .const import DOMAIN
+from .const import CONSOLE_URL, DOMAIN
 from .entry import ClarifyConfigEntry
 from .exporter import ClarifyExporter
 
@@ -30,7 +30,7 @@ class ClarifyStatusEntity(Entity):
             manufacturer="Clarify",
             model="Integration",
             name=entry.title,
-            configuration_url="https://app.clarify.io",
+            configuration_url=CONSOLE_URL,
         )
 
     async def async_added_to_hass(self) -> None:
