@@ -599,16 +599,10 @@ class ClarifyExporter:
             )
             self.status.rejected_reasons[key] = str(err)
             entity = entities.get(key)
-            issue_id = f"{self.entry.entry_id}_series_rejected_{key}"
-            self._issues.add(issue_id)
-            ir.async_create_issue(
-                self.hass,
-                DOMAIN,
-                issue_id,
-                is_fixable=False,
-                severity=ir.IssueSeverity.WARNING,
-                translation_key="series_rejected",
-                translation_placeholders={
+            self._async_report(
+                f"series_rejected_{key}",
+                "series_rejected",
+                {
                     "entity": (entity and er.async_resolve_entity_id(registry, entity))
                     or key,
                     "input_key": key,
@@ -624,26 +618,42 @@ class ClarifyExporter:
         if dropped <= self._dropped_reported:
             return
         self._dropped_reported = dropped
-        issue_id = f"{self.entry.entry_id}_readings_dropped"
-        if issue_id not in self._issues:
+        if not self._async_report(
+            "readings_dropped",
+            "readings_dropped",
+            {
+                "title": self.entry.title,
+                "capacity": str(self.buffer.capacity),
+                "dropped": str(dropped),
+            },
+        ):
             _LOGGER.warning(
                 "The Clarify buffer is full (%d readings); the oldest are dropped",
                 self.buffer.capacity,
             )
-            self._issues.add(issue_id)
+
+    @callback
+    def _async_report(
+        self, name: str, translation_key: str, placeholders: dict[str, str]
+    ) -> bool:
+        """Raise or update a repair of this entry; whether it was raised before.
+
+        Every issue id starts with the entry's id, which is how removing the
+        entry finds them (async_remove_entry_data).
+        """
+        issue_id = f"{self.entry.entry_id}_{name}"
+        known = issue_id in self._issues
+        self._issues.add(issue_id)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
             issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key="readings_dropped",
-            translation_placeholders={
-                "title": self.entry.title,
-                "capacity": str(self.buffer.capacity),
-                "dropped": str(dropped),
-            },
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
         )
+        return known
 
     @callback
     def _async_failed(self, err: ClarifyError) -> None:
