@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -24,6 +25,18 @@ def auto_enable_custom_integrations(request: pytest.FixtureRequest) -> None:
     """
     if "hass" in request.fixturenames:
         request.getfixturevalue("enable_custom_integrations")
+
+
+@pytest.fixture(autouse=True)
+def config_dir_per_test(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Give every test's Home Assistant a configuration directory of its own.
+
+    The integration keeps its journal in real files there; the harness's shared
+    directory would let one test see another's.
+    """
+    if "hass" in request.fixturenames:
+        hass: HomeAssistant = request.getfixturevalue("hass")
+        hass.config.config_dir = str(tmp_path / "config")
 
 
 @pytest.fixture

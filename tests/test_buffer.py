@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 import base64
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from custom_components.clarify.buffer import (
     DEFAULT_CAPACITY,
     BufferFormatError,
     Frame,
+    Readings,
     SampleBuffer,
     datetime_to_us,
     format_time,
@@ -553,7 +555,10 @@ def test_reject_removes_the_refused_series_and_releases_the_rest() -> None:
 
     rejected = buffer.reject(frame, ["b", "c", "not.in.frame"])
 
-    assert rejected == {"b": 3, "c": 3}
+    assert rejected == [
+        Readings(key, array("q", [T0, T0 + US, T0 + 2 * US]), array("d", [0, 1, 2]))
+        for key in ("b", "c")
+    ]
     assert buffer.counts_by_key() == {"a": 3, "b": 1}
     assert buffer.dropped == 0
     again = buffer.take_frame()
@@ -1094,9 +1099,41 @@ def test_every_reading_is_accounted_for(
         run_against_model(capacity, operations)
 
 
+@dataclass
+class Disk:
+    """What the journal holds when it applies the buffer's log as journal.py does."""
+
+    rows: dict[tuple[str, int], tuple[int, float]] = field(default_factory=dict)
+
+    def write(self, buffer: SampleBuffer) -> None:
+        batch = buffer.drain_journal()
+        for readings in batch.appended:
+            for time_us, value in zip(readings.times, readings.values, strict=True):
+                self.rows[readings.key, time_us // US] = (time_us, value)
+        for key, time_us, value in batch.dropped:
+            self.forget_one(key, time_us, value)
+
+    def forget(self, removed: list[Readings]) -> None:
+        for readings in removed:
+            for time_us, value in zip(readings.times, readings.values, strict=True):
+                self.forget_one(readings.key, time_us, value)
+
+    def forget_one(self, key: str, time_us: int, value: float) -> None:
+        # Only the exact reading: a later one of the same second may replace it.
+        if self.rows.get((key, time_us // US)) == (time_us, value):
+            del self.rows[key, time_us // US]
+
+    def by_key(self) -> dict[str, list[tuple[int, float]]]:
+        result: dict[str, list[tuple[int, float]]] = {}
+        for (key, _), reading in sorted(self.rows.items()):
+            result.setdefault(key, []).append(reading)
+        return result
+
+
 def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
     buffer = SampleBuffer(capacity)
     model = Model(capacity)
+    disk = Disk()
     frame: Frame | None = None
     for operation in operations:
         match operation:
@@ -1114,7 +1151,8 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
                 continue
             case ("confirm",):
                 assert frame is not None
-                buffer.confirm(frame)
+                disk.write(buffer)
+                disk.forget(buffer.confirm(frame))
                 model.land(dict.fromkeys(model.flight, "delivered"))
                 frame = None
             case ("release",):
@@ -1127,18 +1165,40 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
                 refused = {
                     key: len(model.flight[key]) for key in keys & model.flight.keys()
                 }
-                assert buffer.reject(frame, keys) == refused
+                disk.write(buffer)
+                rejected = buffer.reject(frame, keys)
+                assert {r.key: len(r.times) for r in rejected} == refused
+                disk.forget(buffer.unshadowed(rejected))
                 model.land(dict.fromkeys(refused, "rejected"))
                 frame = None
             case ("capacity", new_capacity):
                 buffer.capacity = model.capacity = new_capacity
                 model.shed()
             case ("restart",):
-                buffer = SampleBuffer.from_dict(
-                    buffer.to_dict(), capacity=model.capacity
-                )
-                model.land({})
-                frame = None
+                # A crash: whatever was in flight may not have arrived.
+                if frame is not None:
+                    buffer.release(frame)
+                    model.land({})
+                    frame = None
+                disk.write(buffer)
+                # The journal holds exactly what the buffer holds.
+                on_disk = disk.by_key()
+                assert on_disk == {
+                    r.key: list(zip(r.times, r.values, strict=True))
+                    for r in buffer.readings()
+                }
+                restored = SampleBuffer(model.capacity)
+                # Keys are restored in the order the journal first saw them;
+                # the model breaks ties between keys in that order too.
+                model.registered = [key for key in model.registered if key in on_disk]
+                for key in model.registered:
+                    restored.load_series(
+                        key,
+                        array("q", [time_us for time_us, _ in on_disk[key]]),
+                        array("d", [value for _, value in on_disk[key]]),
+                    )
+                restored.restore_drop_counts(buffer.dropped, buffer.dropped_by_key)
+                buffer = restored
         check_state(buffer, model)
 
 

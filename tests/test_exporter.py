@@ -28,7 +28,7 @@ from custom_components.clarify.const import (
     DOMAIN,
 )
 from custom_components.clarify.entry import ClarifyOptions, EntityMapping
-from custom_components.clarify.exporter import EAGER_SEND_READINGS
+from custom_components.clarify.listener import EAGER_SEND_READINGS
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
 from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points

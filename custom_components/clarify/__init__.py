@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
@@ -17,12 +18,9 @@ from .entry import (
     ClarifyOptions,
     credentials_from_entry,
 )
-from .exporter import (
-    ClarifyExporter,
-    async_load_state,
-    async_remove_entry_data,
-    exporter_store,
-)
+from .exporter import ClarifyExporter
+from .issues import async_remove_entry_issues
+from .journal import Journal, JournalUnavailableError, async_remove_journal
 from .services import async_setup_services
 
 PLATFORMS = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -47,13 +45,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
         user_agent=f"clarify-home-assistant/{integration.version}",
         timeout=REQUEST_TIMEOUT,
     )
-    store = exporter_store(hass, entry.entry_id)
-    saved = await async_load_state(
-        store, ClarifyOptions.from_entry(entry).buffer_capacity
-    )
-    exporter = ClarifyExporter(hass, entry, client, store, saved)
+    try:
+        journal, restored = await Journal.async_open(
+            hass, entry.entry_id, ClarifyOptions.from_entry(entry).buffer_capacity
+        )
+    except JournalUnavailableError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="journal_unavailable",
+            translation_placeholders={"path": err.path, "error": err.error},
+        ) from err
+    exporter = ClarifyExporter(hass, entry, client, journal, restored)
     entry.runtime_data = ClarifyData(client=client, exporter=exporter)
-    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    try:
+        await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    except BaseException:
+        await journal.async_close()
+        raise
     exporter.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
@@ -66,8 +74,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> None:
-    """Forget the entry's unsent readings along with the entry."""
-    await async_remove_entry_data(hass, entry.entry_id)
+    """Forget the entry's unsent readings and its repairs along with the entry."""
+    await async_remove_journal(hass, entry.entry_id)
+    async_remove_entry_issues(hass, entry.entry_id)
 
 
 async def _async_update_listener(

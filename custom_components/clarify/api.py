@@ -172,6 +172,24 @@ class ClarifyRequestError(ClarifyError):
         self.invalid_keys = invalid_keys
 
 
+class ClarifyInvalidDataError(ClarifyRequestError):
+    """TEMPORARY shim: -32602."""
+
+    trace_id: str | None = None
+
+
+class ClarifyPayloadTooLargeError(ClarifyRequestError):
+    """TEMPORARY shim: 413."""
+
+    trace_id: str | None = None
+
+
+class ClarifyUnexpectedError(ClarifyRequestError):
+    """TEMPORARY shim."""
+
+    trace_id: str | None = None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClarifyCredentials:
     """Validated credentials for one Clarify integration.
@@ -703,8 +721,12 @@ def _http_error(
         return ClarifyForbiddenError(
             "Clarify refused access to the integration", status=status
         )
-    if status in (400, 413, 422):
-        return ClarifyRequestError(
+    if status == 413:
+        return ClarifyPayloadTooLargeError(
+            f"Clarify refused {method} with HTTP {status}", status=status
+        )
+    if status in (400, 422):
+        return ClarifyUnexpectedError(
             f"Clarify refused {method} with HTTP {status}", status=status
         )
     return _status_error(method, response)
@@ -746,7 +768,12 @@ def _rpc_error(
         )
     if code == CODE_FORBIDDEN:
         return ClarifyForbiddenError(description, status=status, code=code)
-    return ClarifyRequestError(
+    cls = (
+        ClarifyInvalidDataError
+        if code == CODE_INVALID_PARAMS
+        else ClarifyUnexpectedError
+    )
+    return cls(
         description,
         status=status,
         code=code,

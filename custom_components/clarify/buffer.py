@@ -13,6 +13,11 @@ pure (standard library and orjson), so it is fast to test and to reason about:
   `integration.insert` request. The readings stay in the buffer, in flight, until
   the request's fate is known: `confirm` removes them, `release` puts them back,
   `reject` removes only the series Clarify refused. Delivery is at least once.
+- Every change that a crash must not undo is also logged for the write-ahead
+  journal: each appended reading in order, each reading dropped for lack of room.
+  `drain_journal` hands the log over; `confirm` and `reject` return the readings
+  they removed. Readings placed with `load_series` or `merge(..., journal=False)`
+  are already on disk and are not logged.
 
 Times are integer microseconds since the Unix epoch, UTC (see `datetime_to_us`);
 values are finite floats. The caller guarantees both: checking them here would
@@ -29,10 +34,11 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 import heapq
+import itertools
 import math
 import sys
 from types import MappingProxyType
-from typing import Any, Final, Protocol, TypeIs
+from typing import Any, Final, NamedTuple, Protocol, TypeIs
 
 import orjson
 
@@ -157,6 +163,28 @@ class Frame:
     sample_count: int
     oldest_us: int
     newest_us: int
+
+
+class Readings(NamedTuple):
+    """Readings of one input key: times and values, in step."""
+
+    key: str
+    times: array[int]
+    values: array[float]
+
+
+class JournalBatch(NamedTuple):
+    """What changed in a buffer since the journal last drained it.
+
+    Attributes:
+        appended: Every reading appended, per key in the order of appending;
+            within a key and a UTC second the last one is what the buffer holds.
+        dropped: Readings dropped for lack of room, as (key, time, value).
+
+    """
+
+    appended: list[Readings]
+    dropped: list[tuple[str, int, float]]
 
 
 class SampleBuffer:
@@ -342,10 +370,36 @@ class SampleBuffer:
             break
         return chosen, frame_times
 
-    def confirm(self, frame: Frame) -> None:
-        """Forget the frame's readings: Clarify has stored them."""
+    def confirm(self, frame: Frame) -> list[Readings]:
+        """Forget the frame's readings: Clarify has stored them.
+
+        Return, per input key, the readings the journal should forget too:
+        all of them but those whose second has a reading still waiting, which
+        the journal keeps in their place.
+        """
+        confirmed: list[Readings] = []
         for series in self._land(frame):
+            readings = series.unshadowed(
+                Readings(series.key, series.flight_times, series.flight_values)
+            )
             self._ledger.count -= series.discard_flight()
+            if readings.times:
+                confirmed.append(readings)
+        return confirmed
+
+    def unshadowed(self, removed: list[Readings]) -> list[Readings]:
+        """Keep the readings whose UTC second has no reading waiting in the buffer.
+
+        For readings just taken out: in the journal, a waiting reading of the
+        same second holds their place, and must stay.
+        """
+        result: list[Readings] = []
+        for readings in removed:
+            if (series := self._ledger.series.get(readings.key)) is not None:
+                readings = series.unshadowed(readings)
+            if readings.times:
+                result.append(readings)
+        return result
 
     def release(self, frame: Frame) -> None:
         """Make the frame's readings pending again, as if never taken."""
@@ -353,23 +407,139 @@ class SampleBuffer:
             series.unfreeze()
         self._ledger.shed()
 
-    def reject(self, frame: Frame, keys: Iterable[str]) -> dict[str, int]:
-        """Forget the frame's readings of `keys` and release the rest.
+    def reject(self, frame: Frame, keys: Iterable[str]) -> list[Readings]:
+        """Take the frame's readings of `keys` out of the buffer; release the rest.
 
         For series Clarify refused as invalid: sending them again would fail
-        again and hold back the others. Return how many readings of each of those
-        keys were in the frame.
+        again and hold back the others. Return the readings taken out, per
+        input key, for the caller to set aside.
         """
         refused = set(keys)
-        rejected: dict[str, int] = {}
+        rejected: list[Readings] = []
         for series in self._land(frame):
             if series.key in refused:
-                rejected[series.key] = series.discard_flight()
-                self._ledger.count -= rejected[series.key]
+                times, values = series.flight_times, series.flight_values
+                self._ledger.count -= series.discard_flight()
+                rejected.append(Readings(series.key, times, values))
             else:
                 series.unfreeze()
         self._ledger.shed()
         return rejected
+
+    def readings(self) -> list[Readings]:
+        """Return copies of every reading buffered, in flight included, per key."""
+        return [
+            Readings(key, *series.snapshot())
+            for key, series in self._ledger.series.items()
+            if series.count()
+        ]
+
+    def restore_drop_counts(
+        self, dropped: int, dropped_by_key: Mapping[str, int]
+    ) -> None:
+        """Carry the drop counts of an earlier run over to this buffer."""
+        ledger = self._ledger
+        ledger.dropped += dropped
+        for key, count in dropped_by_key.items():
+            ledger.dropped_by_key[key] = ledger.dropped_by_key.get(key, 0) + count
+
+    def drain_journal(self) -> JournalBatch:
+        """Hand over what changed since the last call, for the journal to write.
+
+        Cost is proportional to the number of input keys, never to the readings
+        buffered: the log arrays change hands, nothing is copied.
+        """
+        ledger = self._ledger
+        appended: list[Readings] = []
+        for series in ledger.series.values():
+            if series.log_times:
+                appended.append(
+                    Readings(series.key, series.log_times, series.log_values)
+                )
+                series.log_times = array("q")
+                series.log_values = array("d")
+        drops, ledger.drops = ledger.drops, []
+        return JournalBatch(appended, drops)
+
+    def load_series(self, key: str, times: array[int], values: array[float]) -> None:
+        """Place readings restored from disk; they are not logged again.
+
+        `times` must be sorted with at most one reading per UTC second, and the
+        key must have no readings yet. Readings beyond the capacity are
+        dropped, oldest first, and logged as drops.
+
+        Raises:
+            BufferFormatError: the readings break those rules.
+
+        """
+        if len(times) != len(values):
+            raise BufferFormatError(f"series {key!r} lengths differ")
+        if not times:
+            return
+        if not _is_coalesced(times):
+            raise BufferFormatError(f"series {key!r} is not sorted by second")
+        if times[0] < _MIN_US or times[-1] > _MAX_US:
+            raise BufferFormatError(f"series {key!r} time out of range")
+        series = self.series(key)
+        assert isinstance(series, _Series)
+        if series.count():
+            raise BufferFormatError(f"series {key!r} is already loaded")
+        series.load(times, values)
+        self._ledger.shed()
+
+    def merge(
+        self,
+        key: str,
+        times: Iterable[int],
+        values: Iterable[float],
+        *,
+        journal: bool = True,
+    ) -> int:
+        """Add older readings without replacing any the key already has.
+
+        For readings that come back (set aside earlier) or come late (history):
+        a reading in a UTC second for which the key already holds one, pending
+        or in flight, is skipped; among the given ones the last of each second
+        wins. With `journal`, the readings added are logged like appended
+        ones. Return how many were added.
+        """
+        series = self.series(key)
+        assert isinstance(series, _Series)
+        taken = {
+            time_us // _US
+            for time_us in itertools.chain(
+                series.flight_times, series.times[series.head :]
+            )
+        }
+        incoming = {
+            time_us // _US: (time_us, value)
+            for time_us, value in zip(times, values, strict=True)
+        }
+        added = sorted(
+            reading for second, reading in incoming.items() if second not in taken
+        )
+        if not added:
+            return 0
+        new_times = array("q", [reading[0] for reading in added])
+        new_values = array("d", [reading[1] for reading in added])
+        if journal:
+            series.log_times.extend(new_times)
+            series.log_values.extend(new_values)
+        pending_times = series.times[series.head :]
+        pending_values = series.values[series.head :]
+        merged = sorted(
+            itertools.chain(
+                zip(pending_times, pending_values, strict=True),
+                zip(new_times, new_values, strict=True),
+            )
+        )
+        series.replace_pending(
+            array("q", [reading[0] for reading in merged]),
+            array("d", [reading[1] for reading in merged]),
+        )
+        self._ledger.count += len(added)
+        self._ledger.shed()
+        return len(added)
 
     def _land(self, frame: Frame) -> tuple[_Series, ...]:
         """End the flight of `frame` and return its series."""
@@ -514,13 +684,23 @@ class _Ledger:
     skipped. Appending in time order never touches it.
     """
 
-    __slots__ = ("capacity", "count", "dropped", "dropped_by_key", "queue", "series")
+    __slots__ = (
+        "capacity",
+        "count",
+        "dropped",
+        "dropped_by_key",
+        "drops",
+        "queue",
+        "series",
+    )
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.count = 0
         self.dropped = 0
         self.dropped_by_key: dict[str, int] = {}
+        # Readings dropped since the journal last drained, for it to forget too.
+        self.drops: list[tuple[str, int, float]] = []
         self.queue: list[tuple[int, int, _Series]] = []
         self.series: dict[str, _Series] = {}
 
@@ -563,6 +743,7 @@ class _Ledger:
                 continue
             oldest = times[series.head]
             if oldest == time_us:
+                series.log_drop(oldest, series.values[series.head])
                 series.drop_oldest()
                 self.count -= 1
                 self.dropped += 1
@@ -593,6 +774,8 @@ class _Series:
         "head",
         "key",
         "ledger",
+        "log_times",
+        "log_values",
         "queued",
         "second",
         "seq",
@@ -615,9 +798,16 @@ class _Series:
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
         self.flight_values: array[float] = array("d")
+        # Every reading appended since the journal last drained, in order: the
+        # journal keeps the last per second too, so replaying the log in order
+        # leaves it holding what the buffer holds.
+        self.log_times: array[int] = array("q")
+        self.log_values: array[float] = array("d")
 
     def append(self, time_us: int, value: float) -> None:
         """Buffer one reading; a later one in the same UTC second replaces it."""
+        self.log_times.append(time_us)
+        self.log_values.append(value)
         second = time_us // _US
         if second > self.second:
             # The common case: a reading newer than every pending one.
@@ -677,6 +867,47 @@ class _Series:
             self.flight_values + self.values[head:],
         )
 
+    def unshadowed(self, readings: Readings) -> Readings:
+        """Leave out the sorted `readings` whose second has a pending reading."""
+        times = self.times
+        head = self.head
+        if len(times) == head or not readings.times:
+            return readings
+        first = times[head] // _US
+        last = times[-1] // _US
+        if readings.times[-1] // _US < first or readings.times[0] // _US > last:
+            return readings
+        kept_times: array[int] = array("q")
+        kept_values: array[float] = array("d")
+        for time_us, value in zip(readings.times, readings.values, strict=True):
+            second = time_us // _US
+            if first <= second <= last:
+                position = bisect_right(times, second * _US - 1, head)
+                if position < len(times) and times[position] // _US == second:
+                    continue
+            kept_times.append(time_us)
+            kept_values.append(value)
+        return Readings(readings.key, kept_times, kept_values)
+
+    def log_drop(self, time_us: int, value: float) -> None:
+        """Tell the journal that a pending reading is being dropped.
+
+        The journal keeps one reading per second, the last appended. When a
+        reading of the same second is in flight, that one must stay on disk:
+        it is logged again rather than the drop.
+        """
+        flight = self.flight_times
+        position = bisect_right(flight, time_us)
+        second = time_us // _US
+        if position and flight[position - 1] // _US == second:
+            self.log_times.append(flight[position - 1])
+            self.log_values.append(self.flight_values[position - 1])
+        elif position < len(flight) and flight[position] // _US == second:
+            self.log_times.append(flight[position])
+            self.log_values.append(self.flight_values[position])
+        else:
+            self.ledger.drops.append((self.key, time_us, value))
+
     def drop_oldest(self) -> None:
         """Drop the oldest pending reading."""
         self.head += 1
@@ -728,6 +959,10 @@ class _Series:
         """Fill a new series with coalesced readings."""
         self._set_pending(times, values)
         self.ledger.count += len(times)
+
+    def replace_pending(self, times: array[int], values: array[float]) -> None:
+        """Replace the pending readings with a coalesced superset of them."""
+        self._set_pending(times, values)
 
     def _set_pending(self, times: array[int], values: array[float]) -> None:
         """Replace the pending readings with a coalesced, non-empty series."""

@@ -17,11 +17,18 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: ClarifyConfigEntry
 ) -> dict[str, Any]:
     """What support needs to see: never a secret."""
+    exporter = entry.runtime_data.exporter
     return {
         "entry": {
             "title": entry.title,
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
         },
-        "exporter": entry.runtime_data.exporter.diagnostics(),
+        "exporter": exporter.diagnostics()
+        | {
+            # Sizes come from the file system, which is not touched in the loop.
+            "journal_bytes": await hass.async_add_executor_job(
+                exporter.journal.size_on_disk
+            )
+        },
     }

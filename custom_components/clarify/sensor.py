@@ -53,6 +53,13 @@ SENSORS: tuple[ClarifySensorEntityDescription, ...] = (
         value_fn=lambda exporter: exporter.buffer.dropped,
     ),
     ClarifySensorEntityDescription(
+        key="set_aside_readings",
+        translation_key="set_aside_readings",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda exporter: exporter.status.set_aside_readings,
+    ),
+    ClarifySensorEntityDescription(
         key="last_sent",
         translation_key="last_sent",
         device_class=SensorDeviceClass.TIMESTAMP,

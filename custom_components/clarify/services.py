@@ -7,7 +7,13 @@ from typing import Final
 import voluptuous as vol
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 
@@ -15,21 +21,46 @@ from .const import DOMAIN
 from .entry import ClarifyConfigEntry
 
 SERVICE_FLUSH: Final = "flush"
+SERVICE_RESEND_REJECTED: Final = "resend_rejected"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
+ATTR_INPUT_KEYS: Final = "input_keys"
 
 FLUSH_SCHEMA: Final = vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string})
+RESEND_REJECTED_SCHEMA: Final = vol.Schema(
+    {
+        vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Optional(ATTR_INPUT_KEYS): vol.All(cv.ensure_list, [cv.string]),
+    }
+)
 
 
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the actions; they live as long as Home Assistant runs."""
     hass.services.async_register(DOMAIN, SERVICE_FLUSH, _async_flush, FLUSH_SCHEMA)
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_RESEND_REJECTED,
+        _async_resend_rejected,
+        RESEND_REJECTED_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
 
 
 async def _async_flush(call: ServiceCall) -> None:
     """Send the buffered readings now instead of at the next interval."""
     for entry in _entries(call):
         entry.runtime_data.exporter.async_send_now()
+
+
+async def _async_resend_rejected(call: ServiceCall) -> ServiceResponse:
+    """Send readings Clarify refused again, after the cause was fixed."""
+    keys: list[str] | None = call.data.get(ATTR_INPUT_KEYS)
+    resent = {
+        entry.entry_id: await entry.runtime_data.exporter.async_resend_set_aside(keys)
+        for entry in _entries(call)
+    }
+    return {"resent": resent}
 
 
 def _entries(call: ServiceCall) -> list[ClarifyConfigEntry]:

@@ -1,0 +1,847 @@
+"""The write-ahead journal: every accepted reading stays on disk until Clarify has it.
+
+The buffer in memory is what gets sent; the journal is what survives a crash. It
+is an SQLite database (Python's standard library, the engine Home Assistant's
+own recorder trusts) in WAL mode with ``synchronous=FULL``: a commit is on disk
+when it returns, and a power cut at any instant leaves the last commit intact.
+
+- Every `WRITE_INTERVAL` seconds the readings appended since the last write
+  (`SampleBuffer.drain_journal`) are committed in one transaction, so a crash
+  loses at most the readings of that last window. Nothing is written when
+  nothing changed.
+- Readings Clarify confirmed are deleted, readings it refused are moved to a
+  table of their own (kept until the user sends them again), readings the full
+  buffer dropped are deleted: the journal holds what the buffer holds.
+- Work per write is proportional to what changed, never to the backlog. All
+  database work runs in an executor job, one job at a time, on data the event
+  loop handed over and no longer touches.
+- A damaged file (garbage, torn, truncated, from a newer version) never fails
+  setup: whatever can still be read is kept, the file is set aside for
+  inspection, and the damage is reported.
+
+One row per input key and UTC second, the last reading of that second winning,
+exactly as in the buffer; applying the buffer's log in order reproduces that.
+"""
+
+from __future__ import annotations
+
+from array import array
+import asyncio
+from collections.abc import Callable, Iterable, Iterator
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import itertools
+import logging
+import math
+from pathlib import Path
+import sqlite3
+from typing import Any, Final
+
+import orjson
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.helpers.storage import STORAGE_DIR
+
+from .buffer import BufferFormatError, JournalBatch, Readings, SampleBuffer
+
+_LOGGER = logging.getLogger(__name__)
+
+# A reading reaches the disk at most this long after it was accepted, plus the
+# few milliseconds of the write: within 5 seconds.
+WRITE_INTERVAL: Final = 4.0
+SCHEMA_VERSION: Final = 1
+# Shrink the file when this share of its pages is free (after a backlog left).
+_VACUUM_FREE_SHARE: Final = 0.25
+# The WAL file is cut back to this size after each checkpoint.
+_WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024
+_US: Final = 1_000_000
+_MIN_SECOND: Final = (
+    datetime(1, 1, 1, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+) // timedelta(seconds=1)
+_MAX_SECOND: Final = (
+    datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+) // timedelta(seconds=1)
+
+_SCHEMA: Final = (
+    "CREATE TABLE keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)",
+    # WITHOUT ROWID: the primary key is the row, about 25 bytes a reading.
+    "CREATE TABLE readings (key INTEGER NOT NULL, second INTEGER NOT NULL,"
+    " micro INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (key, second))"
+    " WITHOUT ROWID",
+    "CREATE TABLE set_aside (key INTEGER NOT NULL, second INTEGER NOT NULL,"
+    " micro INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (key, second))"
+    " WITHOUT ROWID",
+    "CREATE TABLE signals (key TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
+)
+_INSERT: Final = "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)"
+# Only the exact reading: a later one in the same second may have replaced it.
+_DELETE: Final = (
+    "DELETE FROM readings WHERE key = ? AND second = ? AND micro = ? AND value = ?"
+)
+_SET_ASIDE: Final = "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?)"
+
+
+def journal_path(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where an entry's journal lives, next to Home Assistant's own storage."""
+    return Path(hass.config.path(STORAGE_DIR, f"clarify.{entry_id}.db"))
+
+
+def legacy_path(hass: HomeAssistant, entry_id: str) -> Path:
+    """Where version 0.1 saved unsent readings (a JSON store), read once."""
+    return Path(hass.config.path(STORAGE_DIR, f"clarify.{entry_id}"))
+
+
+async def async_remove_journal(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete an entry's journal with everything set aside next to it."""
+    path = journal_path(hass, entry_id)
+    await hass.async_add_executor_job(_remove_files, path, legacy_path(hass, entry_id))
+
+
+def _remove_files(path: Path, legacy: Path) -> None:
+    for item in (*_database_files(path), *_database_files(_damaged(path)), legacy):
+        item.unlink(missing_ok=True)
+
+
+def _database_files(path: Path) -> tuple[Path, Path, Path]:
+    return path, Path(f"{path}-wal"), Path(f"{path}-shm")
+
+
+def _damaged(path: Path) -> Path:
+    return path.with_name(f"{path.name}.damaged")
+
+
+class JournalUnavailableError(HomeAssistantError):
+    """The journal cannot be created or opened at all (the disk, not the file)."""
+
+    def __init__(self, path: str, error: str) -> None:
+        """Say which file and why."""
+        super().__init__(f"Cannot open the Clarify journal {path}: {error}")
+        self.path = path
+        self.error = error
+
+
+@dataclass(slots=True)
+class JournalDamage:
+    """What an unreadable journal cost, for the repair issue that reports it."""
+
+    reason: str
+    salvaged: int
+    kept_as: str
+
+
+@dataclass(slots=True)
+class SetAside:
+    """Readings of one input key that Clarify refused, kept for a later resend.
+
+    `entity` is the registry id of the entity that fed the key then, so the
+    readings can follow the entity to a new input key.
+    """
+
+    count: int
+    reason: str
+    entity: str | None
+
+
+@dataclass(slots=True)
+class Restored:
+    """What the journal held when the entry started."""
+
+    buffer: SampleBuffer
+    signal_hashes: dict[str, str] = field(default_factory=dict)
+    set_aside: dict[str, SetAside] = field(default_factory=dict)
+    damage: JournalDamage | None = None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One write: the changes, in the order they happened."""
+
+    ops: list[tuple[str, Any]]
+    dropped: tuple[int, dict[str, int]] | None
+
+
+class Journal:
+    """An entry's journal: fed from the event loop, written in an executor job."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        path: Path,
+        connection: sqlite3.Connection,
+        buffer: SampleBuffer,
+        set_aside_notes: dict[str, list[str | None]],
+    ) -> None:
+        """Take over an open database; `async_open` is the way to get one."""
+        self.hass = hass
+        self.path = path
+        self._db = _Database(connection, set_aside_notes)
+        self._buffer = buffer
+        # Changes not yet handed to a write, oldest first.
+        self._ops: list[tuple[str, Any]] = []
+        self._dropped_written = (buffer.dropped, dict(buffer.dropped_by_key))
+        self._lock = asyncio.Lock()
+        self._unsub: CALLBACK_TYPE | None = None
+        self._write_task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._failing = False
+        self.on_failure: Callable[[str | None], None] = lambda _: None
+
+    @classmethod
+    async def async_open(
+        cls, hass: HomeAssistant, entry_id: str, capacity: int
+    ) -> tuple[Journal, Restored]:
+        """Open (or create) the entry's journal and restore what it holds.
+
+        Never raises for a damaged file: `Restored.damage` says what was lost.
+        """
+        path = journal_path(hass, entry_id)
+        try:
+            connection, restored, notes = await hass.async_add_executor_job(
+                _open, path, legacy_path(hass, entry_id), capacity
+            )
+        except (OSError, sqlite3.Error) as err:
+            # Not the file's fault (it would have been set aside): the disk's.
+            raise JournalUnavailableError(str(path), str(err)) from err
+        return cls(hass, path, connection, restored.buffer, notes), restored
+
+    # ------------------------------------------------------------ from the loop
+
+    @callback
+    def async_start(self, create_task: Callable[..., asyncio.Task[None]]) -> None:
+        """Write every `WRITE_INTERVAL` seconds from now on."""
+        self._create_task = create_task
+        self._unsub = async_track_time_interval(
+            self.hass,
+            self._async_tick,
+            timedelta(seconds=WRITE_INTERVAL),
+            name="Clarify journal",
+        )
+
+    @callback
+    def _async_tick(self, now: datetime) -> None:
+        if self._write_task is None or self._write_task.done():
+            self._write_task = self._create_task(
+                self.async_write(), "Clarify journal write"
+            )
+
+    @callback
+    def async_confirmed(self, readings: list[Readings]) -> None:
+        """Forget readings Clarify has stored."""
+        self._log(("delete", readings))
+
+    @callback
+    def async_set_aside(
+        self,
+        readings: list[Readings],
+        reason: str,
+        entities: dict[str, str | None],
+    ) -> None:
+        """Keep readings Clarify refused apart, with the reason and their entity."""
+        forget = self._buffer.unshadowed(readings)
+        self._log(("set_aside", (readings, reason, entities)))
+        self._ops.append(("delete", forget))
+
+    @callback
+    def async_signal_hashes(self, hashes: dict[str, str]) -> None:
+        """Remember the metadata Clarify confirmed, per input key."""
+        self._log(("signals", dict(hashes)))
+
+    def _log(self, op: tuple[str, Any]) -> None:
+        # What the buffer logged so far happened before `op`.
+        self._drain_buffer()
+        self._ops.append(op)
+
+    def _drain_buffer(self) -> None:
+        batch: JournalBatch = self._buffer.drain_journal()
+        if batch.appended:
+            self._ops.append(("insert", batch.appended))
+        if batch.dropped:
+            self._ops.append(("drop", batch.dropped))
+
+    def _take_batch(self) -> _Batch | None:
+        self._drain_buffer()
+        buffer = self._buffer
+        dropped: tuple[int, dict[str, int]] | None = None
+        if buffer.dropped != self._dropped_written[0]:
+            dropped = (buffer.dropped, dict(buffer.dropped_by_key))
+            self._dropped_written = dropped
+        if not self._ops and dropped is None:
+            return None
+        ops, self._ops = self._ops, []
+        return _Batch(ops, dropped)
+
+    async def async_write(self) -> None:
+        """Commit every change made so far; a failed write is tried again later."""
+        async with self._lock:
+            if self._closed or (batch := self._take_batch()) is None:
+                return
+            try:
+                await self.hass.async_add_executor_job(self._db.write, batch)
+            except (sqlite3.Error, OSError) as err:
+                # Nothing is lost yet: the changes wait for the next write.
+                self._ops[:0] = batch.ops
+                if not self._failing:
+                    self._failing = True
+                    _LOGGER.error(
+                        "Cannot write the Clarify journal %s (%s); readings are kept"
+                        " in memory until it can be written",
+                        self.path,
+                        err,
+                    )
+                    self.on_failure(str(err))
+                return
+            if self._failing:
+                self._failing = False
+                _LOGGER.info("The Clarify journal %s can be written again", self.path)
+                self.on_failure(None)
+
+    async def async_take_set_aside(self, rekey: dict[str, str]) -> list[Readings]:
+        """Move refused readings back among those to send, and return them.
+
+        `rekey` maps each input key whose readings go back to the key they go
+        back under (the same, or the one their entity feeds now). In one
+        transaction, so a crash leaves them in one place or the other.
+        """
+        async with self._lock:
+            batch = self._take_batch()
+            return await self.hass.async_add_executor_job(
+                self._db.take_set_aside, batch, rekey
+            )
+
+    async def async_close(self) -> None:
+        """Write what is left and close the database."""
+        if self._unsub is not None:
+            self._unsub()
+            self._unsub = None
+        await self.async_write()
+        async with self._lock:
+            if not self._closed:
+                self._closed = True
+                await self.hass.async_add_executor_job(self._db.close)
+
+    def size_on_disk(self) -> int:
+        """Bytes the journal's files take, for diagnostics."""
+        return sum(
+            path.stat().st_size for path in _database_files(self.path) if path.exists()
+        )
+
+
+# ---------------------------------------------------------------- the database
+# Everything below runs in an executor job, one at a time.
+
+
+class _Database:
+    """The open database with its cache of key ids."""
+
+    def __init__(
+        self, connection: sqlite3.Connection, notes: dict[str, list[str | None]]
+    ) -> None:
+        self.connection = connection
+        self.key_ids: dict[str, int] = dict(
+            connection.execute("SELECT key, id FROM keys").fetchall()
+        )
+        # Per set-aside input key: [reason, entity registry id].
+        self.notes = notes
+
+    def _key_id(self, key: str) -> int:
+        if (key_id := self.key_ids.get(key)) is None:
+            cursor = self.connection.execute(
+                "INSERT INTO keys (key) VALUES (?)", (key,)
+            )
+            key_id = self.key_ids[key] = cursor.lastrowid or 0
+        return key_id
+
+    def rows(self, readings: Readings) -> Iterator[tuple[int, int, int, float]]:
+        key_id = self._key_id(readings.key)
+        for time_us, value in zip(readings.times, readings.values, strict=True):
+            second, micro = divmod(time_us, _US)
+            yield key_id, second, micro, value
+
+    def write(self, batch: _Batch) -> None:
+        connection = self.connection
+        with _transaction(connection):
+            self._apply(batch)
+        self._compact()
+
+    def _apply(self, batch: _Batch) -> None:
+        connection = self.connection
+        for kind, payload in batch.ops:
+            if kind == "insert":
+                for readings in payload:
+                    connection.executemany(_INSERT, self.rows(readings))
+            elif kind == "delete":
+                for readings in payload:
+                    connection.executemany(_DELETE, self.rows(readings))
+            elif kind == "set_aside":
+                group, reason, entities = payload
+                for readings in group:
+                    connection.executemany(_SET_ASIDE, self.rows(readings))
+                    self.notes[readings.key] = [reason, entities.get(readings.key)]
+                _put_meta(connection, "set_aside", self.notes)
+            elif kind == "drop":
+                connection.executemany(
+                    _DELETE,
+                    (
+                        (self._key_id(key), *divmod(time_us, _US), value)
+                        for key, time_us, value in payload
+                    ),
+                )
+            elif kind == "signals":
+                connection.executemany(
+                    "INSERT OR REPLACE INTO signals VALUES (?, ?)", payload.items()
+                )
+        if batch.dropped is not None:
+            total, by_key = batch.dropped
+            _put_meta(connection, "dropped", {"total": total, "by_key": by_key})
+
+    def take_set_aside(
+        self, batch: _Batch | None, rekey: dict[str, str]
+    ) -> list[Readings]:
+        connection = self.connection
+        taken: list[Readings] = []
+        with _transaction(connection):
+            if batch is not None:
+                self._apply(batch)
+            for key, new_key in rekey.items():
+                if (key_id := self.key_ids.get(key)) is None:
+                    continue
+                rows = connection.execute(
+                    "SELECT second, micro, value FROM set_aside WHERE key = ?"
+                    " ORDER BY second",
+                    (key_id,),
+                ).fetchall()
+                self.notes.pop(key, None)
+                if not rows:
+                    continue
+                # A reading of the same second already waiting stays: it is newer.
+                connection.execute(
+                    "INSERT OR IGNORE INTO readings"
+                    " SELECT ?, second, micro, value FROM set_aside WHERE key = ?",
+                    (self._key_id(new_key), key_id),
+                )
+                connection.execute("DELETE FROM set_aside WHERE key = ?", (key_id,))
+                taken.append(_readings(new_key, rows))
+            _put_meta(connection, "set_aside", self.notes)
+        return taken
+
+    def _compact(self) -> None:
+        """Give back the space of delivered backlogs (cheap when there is none)."""
+        connection = self.connection
+        free = connection.execute("PRAGMA freelist_count").fetchone()[0]
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        if free > 64 and free > pages * _VACUUM_FREE_SHARE:
+            connection.execute("PRAGMA incremental_vacuum")
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.connection.close()
+
+
+@contextlib.contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _put_meta(connection: sqlite3.Connection, name: str, value: object) -> None:
+    connection.execute(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, orjson.dumps(value))
+    )
+
+
+def _readings(key: str, rows: Iterable[tuple[int, int, float]]) -> Readings:
+    times: array[int] = array("q")
+    values: array[float] = array("d")
+    for second, micro, value in rows:
+        times.append(second * _US + micro)
+        values.append(value)
+    return Readings(key, times, values)
+
+
+# ------------------------------------------------------------------- opening
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # Autocommit mode: transactions are begun and committed explicitly.
+    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk (the WAL synced) before it returns.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _create(path: Path) -> sqlite3.Connection:
+    connection = _connect(path)
+    # Must precede the first table; lets deleted space be handed back.
+    connection.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    with _transaction(connection):
+        for statement in _SCHEMA:
+            connection.execute(statement)
+        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return connection
+
+
+@dataclass(slots=True)
+class _Contents:
+    series: dict[str, Readings] = field(default_factory=dict)
+    set_aside: dict[str, Readings] = field(default_factory=dict)
+    signal_hashes: dict[str, str] = field(default_factory=dict)
+    notes: dict[str, list[str | None]] = field(default_factory=dict)
+    dropped: int = 0
+    dropped_by_key: dict[str, int] = field(default_factory=dict)
+    # Rows that could not be read or made no sense; None when none were lost.
+    damage: str | None = None
+
+
+class _Unreadable(Exception):
+    """The journal cannot be used as it is."""
+
+
+class _NewerVersion(_Unreadable):
+    """A newer version of the integration wrote the journal."""
+
+
+def _open(
+    path: Path, legacy: Path, capacity: int
+) -> tuple[sqlite3.Connection, Restored, dict[str, str]]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    damage: JournalDamage | None = None
+    if path.exists():
+        contents, connection, damage = _open_existing(path)
+    else:
+        contents, connection = _Contents(), _create(path)
+    if legacy.exists():
+        _migrate_legacy(connection, legacy, contents)
+    buffer = SampleBuffer(capacity)
+    for readings in contents.series.values():
+        buffer.load_series(readings.key, readings.times, readings.values)
+    buffer.restore_drop_counts(contents.dropped, contents.dropped_by_key)
+    restored = Restored(
+        buffer=buffer,
+        signal_hashes=contents.signal_hashes,
+        set_aside={
+            key: SetAside(len(readings.times), *_note(contents.notes.get(key)))
+            for key, readings in contents.set_aside.items()
+        },
+        damage=damage,
+    )
+    return connection, restored, contents.notes
+
+
+def _note(note: list[str | None] | None) -> tuple[str, str | None]:
+    if note is None:
+        return "", None
+    return note[0] or "", note[1]
+
+
+def _open_existing(
+    path: Path,
+) -> tuple[_Contents, sqlite3.Connection, JournalDamage | None]:
+    try:
+        connection = _connect(path)
+    except sqlite3.Error as err:
+        return _recover(path, str(err))
+    try:
+        if _is_empty(connection):
+            # Created, then stopped before its tables were committed.
+            connection.close()
+            for item in _database_files(path):
+                item.unlink(missing_ok=True)
+            return _Contents(), _create(path), None
+        contents = _read(connection)
+    except _NewerVersion as err:
+        connection.close()
+        # Its layout is unknown here: keep all of it for a newer version.
+        contents = _Contents(damage=str(err))
+        return _rewrite(path, contents)
+    except (sqlite3.Error, _Unreadable) as err:
+        connection.close()
+        return _recover(path, str(err))
+    if contents.damage is None:
+        return contents, connection, None
+    connection.close()
+    return _rewrite(path, contents)
+
+
+def _is_empty(connection: sqlite3.Connection) -> bool:
+    (tables,) = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return bool(tables == 0)
+
+
+def _recover(
+    path: Path, reason: str
+) -> tuple[_Contents, sqlite3.Connection, JournalDamage]:
+    contents = _salvage(path)
+    contents.damage = contents.damage or reason
+    return _rewrite(path, contents)
+
+
+def _rewrite(
+    path: Path, contents: _Contents
+) -> tuple[_Contents, sqlite3.Connection, JournalDamage]:
+    connection = _create_replacing(path, contents)
+    return contents, connection, _damage_report(path, contents)
+
+
+def _read(connection: sqlite3.Connection) -> _Contents:
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise _NewerVersion(f"written by a newer version (journal version {version})")
+    if version != SCHEMA_VERSION:
+        raise _Unreadable(f"unknown journal version {version}")
+    check = connection.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        raise _Unreadable(f"integrity check failed: {check}")
+    contents = _Contents()
+    keys = dict(connection.execute("SELECT id, key FROM keys").fetchall())
+    for table, target in (
+        ("readings", contents.series),
+        ("set_aside", contents.set_aside),
+    ):
+        rows = connection.execute(
+            f"SELECT key, second, micro, value FROM {table} ORDER BY key, second"  # noqa: S608
+        )
+        for key_id, group in itertools.groupby(rows, key=lambda row: row[0]):
+            _collect(contents, target, keys.get(key_id), group)
+    contents.signal_hashes = {
+        key: hash_
+        for key, hash_ in connection.execute("SELECT key, hash FROM signals")
+        if isinstance(key, str) and isinstance(hash_, str)
+    }
+    meta = dict(connection.execute("SELECT name, value FROM meta").fetchall())
+    _read_meta(contents, meta)
+    return contents
+
+
+def _collect(
+    contents: _Contents,
+    target: dict[str, Readings],
+    key: object,
+    rows: Iterable[tuple[Any, ...]],
+) -> None:
+    """Keep the rows that make sense; count the others as damage."""
+    if not isinstance(key, str) or not key:
+        contents.damage = "rows of an unknown input key"
+        return
+    times: array[int] = array("q")
+    values: array[float] = array("d")
+    bad = 0
+    last = _MIN_SECOND - 1
+    for _, second, micro, value in rows:
+        if (
+            isinstance(second, int)
+            and isinstance(micro, int)
+            and isinstance(value, float)
+            and last < second <= _MAX_SECOND
+            and 0 <= micro < _US
+            and math.isfinite(value)
+        ):
+            times.append(second * _US + micro)
+            values.append(value)
+            last = second
+        else:
+            bad += 1
+    if bad:
+        contents.damage = f"{bad} unreadable readings of {key}"
+    if times:
+        target[key] = Readings(key, times, values)
+
+
+def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
+    try:
+        dropped = orjson.loads(meta.get("dropped", b"{}"))
+        notes = orjson.loads(meta.get("set_aside", b"{}"))
+    except (orjson.JSONDecodeError, TypeError):
+        contents.damage = "unreadable counters"
+        return
+    if isinstance(dropped, dict):
+        total = dropped.get("total", 0)
+        by_key = dropped.get("by_key", {})
+        if isinstance(total, int) and total >= 0:
+            contents.dropped = total
+        if isinstance(by_key, dict):
+            contents.dropped_by_key = {
+                key: count
+                for key, count in by_key.items()
+                if isinstance(count, int) and count >= 0
+            }
+    if isinstance(notes, dict):
+        contents.notes = {
+            key: [note[0], note[1]]
+            for key, note in notes.items()
+            if isinstance(note, list)
+            and len(note) == 2
+            and all(item is None or isinstance(item, str) for item in note)
+        }
+
+
+def _salvage(path: Path) -> _Contents:
+    """Read what can still be read of a damaged journal, key by key."""
+    contents = _Contents()
+    try:
+        connection = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None
+        )
+    except sqlite3.Error as err:
+        contents.damage = str(err)
+        return contents
+    try:
+        try:
+            keys = dict(connection.execute("SELECT id, key FROM keys").fetchall())
+        except sqlite3.Error as err:
+            contents.damage = f"no input keys readable: {err}"
+            return contents
+        for table, target in (
+            ("readings", contents.series),
+            ("set_aside", contents.set_aside),
+        ):
+            for key_id, key in keys.items():
+                try:
+                    rows = connection.execute(
+                        f"SELECT key, second, micro, value FROM {table}"  # noqa: S608
+                        " WHERE key = ? ORDER BY second",
+                        (key_id,),
+                    ).fetchall()
+                except sqlite3.Error:
+                    contents.damage = f"readings of {key} unreadable"
+                    continue
+                _collect(contents, target, key, rows)
+        with contextlib.suppress(sqlite3.Error):
+            contents.signal_hashes = {
+                key: hash_
+                for key, hash_ in connection.execute("SELECT key, hash FROM signals")
+                if isinstance(key, str) and isinstance(hash_, str)
+            }
+        with contextlib.suppress(sqlite3.Error):
+            _read_meta(
+                contents,
+                dict(connection.execute("SELECT name, value FROM meta").fetchall()),
+            )
+    finally:
+        connection.close()
+    return contents
+
+
+def _create_replacing(path: Path, contents: _Contents) -> sqlite3.Connection:
+    """Keep the damaged file aside and start a new one with what was salvaged."""
+    damaged = _damaged(path)
+    for source, target in zip(
+        _database_files(path), _database_files(damaged), strict=True
+    ):
+        if source.exists():
+            source.replace(target)
+        else:
+            target.unlink(missing_ok=True)
+    connection = _create(path)
+    database = _Database(connection, contents.notes)
+    with _transaction(connection):
+        for readings in contents.series.values():
+            connection.executemany(_INSERT, database.rows(readings))
+        for readings in contents.set_aside.values():
+            connection.executemany(_SET_ASIDE, database.rows(readings))
+        connection.executemany(
+            "INSERT OR REPLACE INTO signals VALUES (?, ?)",
+            contents.signal_hashes.items(),
+        )
+        _put_meta(connection, "set_aside", contents.notes)
+        _put_meta(
+            connection,
+            "dropped",
+            {"total": contents.dropped, "by_key": contents.dropped_by_key},
+        )
+    return connection
+
+
+def _damage_report(path: Path, contents: _Contents) -> JournalDamage:
+    salvaged = sum(len(r.times) for r in contents.series.values()) + sum(
+        len(r.times) for r in contents.set_aside.values()
+    )
+    return JournalDamage(
+        reason=contents.damage or "unknown",
+        salvaged=salvaged,
+        kept_as=str(_damaged(path)),
+    )
+
+
+def _migrate_legacy(
+    connection: sqlite3.Connection, legacy: Path, contents: _Contents
+) -> None:
+    """Move what version 0.1 saved into the journal, then delete its file."""
+    try:
+        stored = orjson.loads(legacy.read_bytes())
+        data = stored["data"]
+        saved = SampleBuffer.from_dict(data["buffer"], 2**62).readings()
+        hashes = data.get("signal_hashes", {})
+        if not isinstance(hashes, dict):
+            hashes = {}
+    except (
+        OSError,
+        orjson.JSONDecodeError,
+        KeyError,
+        TypeError,
+        BufferFormatError,
+    ) as err:
+        _LOGGER.warning(
+            "The readings saved by an earlier version in %s cannot be read (%s);"
+            " the file is kept as %s.corrupt",
+            legacy,
+            err,
+            legacy,
+        )
+        with contextlib.suppress(OSError):
+            legacy.replace(f"{legacy}.corrupt")
+        return
+    database = _Database(connection, contents.notes)
+    with _transaction(connection):
+        for readings in saved:
+            # Readings journalled since are newer: the saved ones never replace them.
+            connection.executemany(
+                "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?)",
+                database.rows(readings),
+            )
+            contents.series[readings.key] = _merged(
+                contents.series.get(readings.key), readings
+            )
+        for key, hash_ in hashes.items():
+            if isinstance(key, str) and isinstance(hash_, str):
+                connection.execute(
+                    "INSERT OR IGNORE INTO signals VALUES (?, ?)", (key, hash_)
+                )
+                contents.signal_hashes.setdefault(key, hash_)
+    legacy.unlink()
+    _LOGGER.info("Moved the readings saved by an earlier version into the journal")
+
+
+def _merged(kept: Readings | None, extra: Readings) -> Readings:
+    """Both sets of readings, one per second, `kept` winning a shared second."""
+    by_second = {
+        time_us // _US: (time_us, value)
+        for time_us, value in zip(extra.times, extra.values, strict=True)
+    }
+    if kept is not None:
+        by_second.update(
+            (time_us // _US, (time_us, value))
+            for time_us, value in zip(kept.times, kept.values, strict=True)
+        )
+    ordered = sorted(by_second.values())
+    return Readings(
+        extra.key,
+        array("q", [time_us for time_us, _ in ordered]),
+        array("d", [value for _, value in ordered]),
+    )
