@@ -50,8 +50,10 @@ from .status import ExporterStatus, SetAsideSeries
 _LOGGER = logging.getLogger(__name__)
 
 # Clarify allows one request per second per method; every request here leaves
-# at least this long after the previous one ended.
+# at least this long after the previous one of its method ended.
 REQUEST_SPACING: Final = 1.0
+_INSERT: Final = "integration.insert"
+_SAVE_SIGNALS: Final = "integration.saveSignals"
 # Transient failures back off exponentially, with jitter so that many
 # installations do not return to Clarify in lockstep after an outage.
 BACKOFF_INITIAL: Final = 1.0
@@ -64,7 +66,7 @@ REFUSALS_BEFORE_REPAIR: Final = 3
 MIN_FRAME_BYTES: Final = 16 * 1024
 # Metadata that failed for a reason other than its content waits this long.
 METADATA_RETRY: Final = 60.0
-# On unload and Home Assistant stop, one last attempt is bounded by this.
+# On unload and Home Assistant stop, the last request is bounded by this.
 FINAL_SEND_TIMEOUT: Final = 10.0
 
 
@@ -105,7 +107,8 @@ class Sender:
         self._unsub_later: CALLBACK_TYPE | None = None
         self._backoff = 0.0
         self._refusals = 0
-        self._next_request_at = 0.0
+        # Per method: when its next request may leave (event loop time).
+        self._next_request_at: dict[str, float] = {}
         self._metadata_due_at = 0.0
         self._metadata_batch = 500
         self._stopped = False
@@ -198,35 +201,35 @@ class Sender:
     async def _async_send(self, *, final: bool) -> None:
         """Send metadata when due, then frames, until nothing is left or one fails.
 
-        Outside the final send the task ends whenever it must wait for its
-        turn, and a timer starts the next one: between requests nothing runs.
+        The task ends whenever it must wait for its turn, and a timer starts
+        the next one: between requests nothing runs. The final send (at stop)
+        is one request at most, and none if it is not its turn: what is left
+        waits in the journal, and stopping Home Assistant never waits for it.
         """
         loop_time = self.hass.loop.time
         if len(self.metadata) and loop_time() >= self._metadata_due_at and not final:
-            if not await self._async_turn(final):
+            if not await self._async_turn(_SAVE_SIGNALS, final):
                 return
             await self._async_save_metadata()
         while True:
-            if not await self._async_turn(final):
+            if not await self._async_turn(_INSERT, final):
                 return
             if (frame := self._take_frame()) is None:
                 return
-            if not await self._async_send_frame(frame):
+            if not await self._async_send_frame(frame) or final:
                 return
 
-    async def _async_turn(self, final: bool) -> bool:
-        """Wait until a request may leave; outside the final send, come back later."""
-        wait = self._next_request_at - self.hass.loop.time()
+    async def _async_turn(self, method: str, final: bool) -> bool:
+        """Whether a request may leave now; if not, come back when it may."""
+        wait = self._next_request_at.get(method, 0.0) - self.hass.loop.time()
         if wait <= 0:
             return True
-        if final:
-            await asyncio.sleep(wait)
-            return True
-        self._async_send_later(wait)
+        if not final:
+            self._async_send_later(wait)
         return False
 
-    def _request_done(self) -> None:
-        self._next_request_at = self.hass.loop.time() + REQUEST_SPACING
+    def _request_done(self, method: str) -> None:
+        self._next_request_at[method] = self.hass.loop.time() + REQUEST_SPACING
 
     def _take_frame(self) -> Frame | None:
         """The next frame: of the first group under suspicion, if there is one."""
@@ -243,13 +246,13 @@ class Sender:
         try:
             await self.client.insert_encoded(frame.data_json)
         except ClarifyError as err:
-            self._request_done()
+            self._request_done(_INSERT)
             return self._async_settle_failure(frame, err)
         except BaseException:
-            self._request_done()
+            self._request_done(_INSERT)
             self.buffer.release(frame)
             raise
-        self._request_done()
+        self._request_done(_INSERT)
         confirmed = self.buffer.confirm(frame)
         self.journal.async_confirmed(confirmed)
         if self._suspects and set(frame.keys) >= set(self._suspects[0]):
@@ -434,5 +437,5 @@ class Sender:
             self._metadata_due_at = self.hass.loop.time() + METADATA_RETRY
             return
         finally:
-            self._request_done()
+            self._request_done(_SAVE_SIGNALS)
         self.journal.async_signal_hashes(self.metadata.settled(sent))
