@@ -9,10 +9,17 @@ Start one in a test::
 or from a shell: ``python -m tools.clarify_emulator --port 8765``.
 """
 
-from .faults import Fault, FaultKind, FaultSource
+from .faults import (
+    Fault,
+    FaultKind,
+    FaultSource,
+    NameStyle,
+    SeriesRefusal,
+    invalid_params_data,
+)
 from .limits import RateLimitMode, RecordedRequest
 from .model import IntegrationCredentials, Signal
-from .server import ClarifyEmulator
+from .server import ClarifyEmulator, proxy_page
 
 __all__ = [
     "ClarifyEmulator",
@@ -20,7 +27,11 @@ __all__ = [
     "FaultKind",
     "FaultSource",
     "IntegrationCredentials",
+    "NameStyle",
     "RateLimitMode",
     "RecordedRequest",
+    "SeriesRefusal",
     "Signal",
+    "invalid_params_data",
+    "proxy_page",
 ]
