@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 import gzip
 import json
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -100,7 +101,7 @@ async def test_the_limit_counts_uncompressed_bytes(
     api: Api, emulator: ClarifyEmulator
 ) -> None:
     """A gzip body small on the wire is still measured as the JSON it carries."""
-    envelope = {
+    envelope: dict[str, Any] = {
         "jsonrpc": "2.0",
         "id": 1,
         "method": "integration.insert",
