@@ -2,16 +2,42 @@
 
 This module knows nothing about Home Assistant. It validates credentials, talks to
 Clarify through the aiohttp session it is given, and turns every way a call can fail
-into an exception whose class tells the caller what to do next:
+into an exception whose class alone tells the caller what to do with the data:
 
-- `ClarifyRetryableError`: keep the data and try again later (network trouble,
-  timeouts, 5xx, throttling, transient RPC errors).
-- `ClarifyAuthError`: ask the user for new credentials (`ClarifyForbiddenError` when
-  the credentials work but may not touch this integration).
-- `ClarifyRequestError`: this request will never succeed as it is; repair or drop it,
-  guided by `invalid_keys`.
-- `InvalidCredentialsError`: the user typed or pasted something unusable; nothing was
-  sent.
+- `ClarifyRetryableError` (`ClarifyConnectionError`, `ClarifyRateLimitedError`):
+  transient. Keep the data and try again after a backoff of at least
+  `retry_after`. Network errors, timeouts, HTTP 5xx, 408 and 429, JSON-RPC -32603,
+  -32000, -32001, -32009, -32015, and -32021 (a partial failure: send everything
+  again; delivery is at least once and Clarify overwrites what it already has).
+- `ClarifyAuthError` (`ClarifyForbiddenError` when the credentials work but may not
+  act for this integration): keep the data and ask the user for new credentials.
+  HTTP 401 and 403, JSON-RPC -32003, OAuth credential errors.
+- `ClarifyInvalidDataError`: Clarify itself refused the params (JSON-RPC -32602 in
+  a genuine reply to this very request, over HTTP 200, 400 or 422). The only
+  verdict on the data: the series in `invalid_keys` may be set aside; when it is
+  empty, Clarify did not say which series, and a search by halves can tell.
+- `ClarifyPayloadTooLargeError`: HTTP 413. Send the same data in smaller requests.
+- `ClarifyUnexpectedError`: an answer that says nothing about the data. Other 4xx
+  statuses whatever their body (a proxy's error page, 404, 405, 422 without a
+  genuine -32602), redirects, other 2xx replies, HTTP 200 that is not a JSON-RPC
+  response to this request, JSON-RPC -32700, -32600, -32601, -32002 and unknown
+  codes. Keep the data, back off longer, and tell the user if it persists.
+- `InvalidCredentialsError`: the user typed or pasted something unusable; nothing
+  was sent.
+
+`ClarifyRequestError` is kept only as another name of `ClarifyInvalidDataError`,
+not as a base of the three "Clarify refused this request" classes. It used to
+mean "this request will never succeed: drop or repair what `invalid_keys` names",
+and code written for that meaning drops data; as a common base it would apply that
+to a proxy's error page or a 413, which is how readings were lost (issue 7). Bound
+to the one class that is a verdict on the data, the old name keeps its meaning.
+Nothing groups the three on purpose: each calls for different handling.
+
+Every error about a request carries what support and a repair issue need (None
+when unknown): `status`, `code`, Clarify's own short `message`, `trace_id`,
+`retry_after` and the JSON-RPC error `data`. Neither these nor the exception's text
+ever contain a credential, a token or a response body; an excerpt of a body that is
+not JSON goes to the debug log only, shortened and with markup stripped.
 """
 
 from __future__ import annotations
@@ -19,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Callable, Collection, Mapping, Sequence
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -51,9 +78,11 @@ INTEGRATION_ID_PATTERN: Final = re.compile(r"[a-v0-9]{20}")
 
 CODE_FORBIDDEN: Final = -32003
 CODE_INVALID_PARAMS: Final = -32602
-# Internal error, server error, conflict and "try again" are transient by Clarify's
-# own description; every other code means the request itself is at fault.
-RETRYABLE_CODES: Final = frozenset({-32603, -32000, -32009, -32015})
+# Transient by Clarify's own description: internal and server errors, conflicts,
+# "try again"; -32001 (Clarify produced an invalid resource) is its own fault and
+# -32021 (partial failure) is cured by sending everything again. Every other code
+# says nothing about the data, except -32602 and -32003.
+RETRYABLE_CODES: Final = frozenset({-32603, -32000, -32001, -32009, -32015, -32021})
 
 # Token endpoint error codes (RFC 6749, section 5.2) that mean the client
 # credentials themselves are wrong rather than the request being malformed.
@@ -61,6 +90,20 @@ _OAUTH_AUTH_ERRORS: Final = frozenset(
     {"invalid_client", "invalid_grant", "unauthorized_client", "access_denied"}
 )
 _OAUTH_ERROR_PATTERN: Final = re.compile(r"[a-z_]{1,64}")
+
+# What may be quoted from a reply. A message long enough to hold a page is not a
+# message; a body excerpt is for the debug log only.
+_MESSAGE_MAX: Final = 200
+_EXCERPT_MAX: Final = 120
+_REDACTED: Final = "[redacted]"
+# Opening and closing tags, comments and doctypes; "a < b > c" is left alone.
+_MARKUP: Final = re.compile(r"<(?:/?[A-Za-z][^<>]*|![^<>]*)>")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_TRACE_ID: Final = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+# W3C Trace Context: version-traceid-parentid-flags; the trace ID is what support
+# looks up.
+_TRACEPARENT: Final = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+_MEDIA_TYPE: Final = re.compile(r"[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,60}")
 
 _METHOD_INSERT: Final = "integration.insert"
 _METHOD_SAVE_SIGNALS: Final = "integration.saveSignals"
@@ -79,7 +122,40 @@ type CredentialsProblem = Literal[
 
 
 class ClarifyError(Exception):
-    """Base class for every error raised by this module."""
+    """Base class for every error raised by this module.
+
+    What is known about the failure, each None when it is not:
+
+    - `status`: the HTTP status of the reply (None when none came).
+    - `code`: the JSON-RPC error code, or the code of another JSON error body.
+    - `message`: Clarify's own words (a JSON-RPC error message, an OAuth error
+      code), shortened and cleaned; never a response body.
+    - `trace_id`: what Clarify's support needs to find the request: the error's
+      ``data.trace``, else the trace ID of the reply's ``traceparent`` header.
+    - `retry_after`: the seconds Clarify asked to wait (``Retry-After``).
+    - `data`: the ``data`` of a JSON-RPC error, as sent (``partialResult``,
+      ``pathErrors`` and the like).
+    """
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        message: str | None = None,
+        trace_id: str | None = None,
+        retry_after: float | None = None,
+        data: object = None,
+    ) -> None:
+        """Record what failed; `description` is the text shown to people."""
+        super().__init__(description)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.trace_id = trace_id
+        self.retry_after = retry_after
+        self.data = data
 
 
 class InvalidCredentialsError(ClarifyError, ValueError):
@@ -106,26 +182,12 @@ class InvalidApiUrlError(InvalidCredentialsError):
 class ClarifyRetryableError(ClarifyError):
     """The request may succeed later: keep the data and retry after a backoff.
 
-    `retry_after` is Clarify's own hint in seconds when it gave one.
+    Wait at least `retry_after` seconds when Clarify gave it.
     """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        status: int | None = None,
-        code: int | None = None,
-    ) -> None:
-        """Record what failed and when Clarify suggests trying again."""
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status = status
-        self.code = code
 
 
 class ClarifyConnectionError(ClarifyRetryableError):
-    """Clarify could not be reached or did not answer like Clarify."""
+    """Clarify could not be reached, timed out, or its servers failed (HTTP 5xx)."""
 
 
 class ClarifyRateLimitedError(ClarifyRetryableError):
@@ -135,59 +197,59 @@ class ClarifyRateLimitedError(ClarifyRetryableError):
 class ClarifyAuthError(ClarifyError):
     """Clarify rejected the credentials: the user must supply new ones."""
 
-    def __init__(
-        self, message: str, *, status: int | None = None, code: int | None = None
-    ) -> None:
-        """Record the HTTP status or RPC code that carried the rejection."""
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
 
 class ClarifyForbiddenError(ClarifyAuthError):
-    """The credentials are valid but may not act for this integration (-32003)."""
+    """The credentials are valid but may not act for this integration."""
 
 
-class ClarifyRequestError(ClarifyError):
-    """Clarify will never accept this request as it is.
+class ClarifyInvalidDataError(ClarifyError):
+    """Clarify declared the params invalid (JSON-RPC -32602 in its own reply).
 
-    `invalid_keys` holds the input keys the error blames, when it says which: the
-    caller should drop or repair those series and send the rest again.
+    `invalid_keys` holds the input keys the error blames, among those sent. Empty
+    means Clarify did not say which series are at fault, not that none are.
     """
 
     def __init__(
         self,
-        message: str,
+        description: str,
         *,
+        invalid_keys: frozenset[str] = frozenset(),
         status: int | None = None,
         code: int | None = None,
+        message: str | None = None,
+        trace_id: str | None = None,
+        retry_after: float | None = None,
         data: object = None,
-        invalid_keys: frozenset[str] = frozenset(),
     ) -> None:
         """Record Clarify's verdict and the input keys it blames."""
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.data = data
+        super().__init__(
+            description,
+            status=status,
+            code=code,
+            message=message,
+            trace_id=trace_id,
+            retry_after=retry_after,
+            data=data,
+        )
         self.invalid_keys = invalid_keys
 
 
-class ClarifyInvalidDataError(ClarifyRequestError):
-    """TEMPORARY shim: -32602."""
-
-    trace_id: str | None = None
-
-
-class ClarifyPayloadTooLargeError(ClarifyRequestError):
-    """TEMPORARY shim: 413."""
-
-    trace_id: str | None = None
+# The old name, bound to the one class that is a verdict on the data (see the
+# module docstring for why it is not a common base).
+ClarifyRequestError = ClarifyInvalidDataError
 
 
-class ClarifyUnexpectedError(ClarifyRequestError):
-    """TEMPORARY shim."""
+class ClarifyPayloadTooLargeError(ClarifyError):
+    """The request was too large (HTTP 413): send its data in smaller requests."""
 
-    trace_id: str | None = None
+
+class ClarifyUnexpectedError(ClarifyError):
+    """An answer that is not about the data and will not go away by itself soon.
+
+    Proxies' error pages, wrong paths, redirects, replies that are not JSON-RPC,
+    client bugs (-32700, -32600, -32601) and codes this client does not know:
+    keep the data, back off, and tell the user if it lasts.
+    """
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -428,6 +490,8 @@ class _Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
+    # What the request carried that must never be quoted back (secret, token).
+    secrets: tuple[str, ...]
 
 
 class ClarifyClient:
@@ -534,16 +598,14 @@ class ClarifyClient:
             ClarifyAuthError: the credentials are wrong (`ClarifyForbiddenError`:
                 they may not act for this integration).
             ClarifyRetryableError: Clarify could not be reached.
-            ClarifyRequestError: Clarify answered in an unexpected way.
+            ClarifyError: Clarify answered in an unexpected way
+                (`ClarifyUnexpectedError`, `ClarifyPayloadTooLargeError`).
 
         """
-        try:
+        # Clarify checks the caller and the integration before the params, so an
+        # empty request refused as invalid still proves both are accepted.
+        with contextlib.suppress(ClarifyInvalidDataError):
             await self.save_signals({}, create_only=True)
-        except ClarifyRequestError as err:
-            # Clarify checks the caller and the integration before the params, so
-            # an empty request refused as invalid still proves both are accepted.
-            if err.code != CODE_INVALID_PARAMS:
-                raise
 
     async def _call(
         self,
@@ -557,8 +619,9 @@ class ClarifyClient:
         `container` is the params field keyed by input key and `sent_keys` lists
         those keys; they let an error name the keys it blames.
         """
+        request_id = next(self._request_ids)
         body = b'{"jsonrpc":"2.0","id":%d,"method":"%b","params":%b}' % (
-            next(self._request_ids),
+            request_id,
             method.encode(),
             params_json,
         )
@@ -573,17 +636,9 @@ class ClarifyClient:
                 _LOGGER.debug("Clarify refused the access token, renewing it")
                 token = await self._access_token(rejected=token)
                 response = await self._post_rpc(body, f"Bearer {token}")
-
-        payload = _json_object(response.body)
-        if response.status != 200:
-            raise _http_error(method, response, payload, container, sent_keys)
-        if payload is None:
-            raise ClarifyConnectionError(
-                f"Clarify sent an unreadable reply to {method}", status=200
-            )
-        if (error := payload.get("error")) is not None:
-            raise _rpc_error(method, response, error, container, sent_keys)
-        return payload.get("result")
+        return _rpc_result(
+            _Exchange(method, response, request_id, container, sent_keys)
+        )
 
     async def _post_rpc(self, body: bytes, authorization: str) -> _Response:
         return await self._post(
@@ -600,6 +655,11 @@ class ClarifyClient:
     async def _post(
         self, url: str, data: bytes | dict[str, str], headers: Mapping[str, str]
     ) -> _Response:
+        # Whatever this request carries that must never be quoted back.
+        secrets = (
+            self._credentials.secret,
+            headers.get(hdrs.AUTHORIZATION, "").partition(" ")[2],
+        )
         try:
             async with self._session.post(
                 url,
@@ -613,10 +673,9 @@ class ClarifyClient:
         except TimeoutError as err:
             raise ClarifyConnectionError("Timed out waiting for Clarify") from err
         except aiohttp.ClientError as err:
-            raise ClarifyConnectionError(
-                f"Cannot reach Clarify: {err or type(err).__name__}"
-            ) from err
-        return _Response(response.status, response.headers, body)
+            reason = _clean(str(err) or type(err).__name__, _MESSAGE_MAX, secrets)
+            raise ClarifyConnectionError(f"Cannot reach Clarify: {reason}") from err
+        return _Response(response.status, response.headers, body, secrets)
 
     async def _access_token(self, rejected: str | None = None) -> str:
         """Return a usable token, fetching one only when none is.
@@ -652,11 +711,15 @@ class ClarifyClient:
         )
         payload = _json_object(response.body)
         if response.status != 200:
-            raise _token_error(response, payload)
+            raise _token_error(_Exchange("token request", response), payload)
         value = payload.get("access_token") if payload is not None else None
         if payload is None or not isinstance(value, str) or not value:
-            raise ClarifyConnectionError(
-                "Clarify sent an unreadable token response", status=200
+            # A captive portal or proxy answering in Clarify's place, most likely.
+            raise _failure(
+                ClarifyUnexpectedError,
+                _Exchange("token request", response),
+                payload,
+                reason="no access token in the reply",
             )
         lifetime = payload.get("expires_in")
         if (
@@ -672,114 +735,258 @@ class ClarifyClient:
         return _AccessToken(value, refresh_at)
 
 
-def _token_error(response: _Response, payload: dict[str, Any] | None) -> ClarifyError:
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """A reply and what the error mapping needs to know about its request.
+
+    `request_id` is the JSON-RPC id sent (None for the token endpoint);
+    `container` and `sent_keys` let an error name the input keys it blames.
+    """
+
+    context: str
+    response: _Response
+    request_id: int | None = None
+    container: str = ""
+    sent_keys: Callable[[], Collection[str]] = frozenset
+
+
+def _rpc_result(exchange: _Exchange) -> object:
+    """Return the result of a JSON-RPC reply, or raise what its failure means."""
+    response = exchange.response
+    payload = _json_object(response.body)
+    # Only a reply that names our request speaks for Clarify's RPC layer: a cache,
+    # a proxy or a misrouted request can produce JSON too.
+    reply = payload if _is_reply_to(payload, exchange.request_id) else None
+    if response.status != 200:
+        raise _status_error(exchange, payload, reply)
+    if reply is None:
+        raise _failure(
+            ClarifyUnexpectedError,
+            exchange,
+            payload,
+            reason="not a JSON-RPC reply to this request",
+        )
+    if reply.get("error") is not None:
+        raise _rpc_error(exchange, reply)
+    if "result" not in reply:
+        raise _failure(
+            ClarifyUnexpectedError, exchange, payload, reason="no result in the reply"
+        )
+    return reply["result"]
+
+
+def _is_reply_to(payload: dict[str, Any] | None, request_id: int | None) -> bool:
+    if payload is None or payload.get("jsonrpc") != "2.0":
+        return False
+    reply_id = payload.get("id")
+    # `type() is int`: JSON true and 1.0 compare equal to 1 but are not our id.
+    return type(reply_id) is int and reply_id == request_id
+
+
+def _status_error(
+    exchange: _Exchange,
+    payload: dict[str, Any] | None,
+    reply: dict[str, Any] | None,
+) -> ClarifyError:
+    """Map a reply that is not HTTP 200."""
+    status = exchange.response.status
+    # Clarify may reject params at the HTTP level too; only its own JSON-RPC
+    # reply to this request may blame the data, never a status or a page alone.
+    if (
+        status in (400, 422)
+        and reply is not None
+        and _error_code(reply.get("error")) == CODE_INVALID_PARAMS
+    ):
+        return _rpc_error(exchange, reply)
+    if status == 401:
+        return _failure(ClarifyAuthError, exchange, payload)
+    if status == 403:
+        return _failure(ClarifyForbiddenError, exchange, payload)
+    if status == 413:
+        return _failure(ClarifyPayloadTooLargeError, exchange, payload)
+    return _transient_or_unexpected(exchange, payload)
+
+
+def _transient_or_unexpected(
+    exchange: _Exchange, payload: dict[str, Any] | None, message: str | None = None
+) -> ClarifyError:
+    """Map a status no rule specific to the endpoint claimed."""
+    status = exchange.response.status
+    if status in (408, 429):
+        return _failure(ClarifyRateLimitedError, exchange, payload, message=message)
+    if 500 <= status <= 599:
+        return _failure(ClarifyConnectionError, exchange, payload, message=message)
+    # Other 4xx, redirects and 2xx other than 200: nothing Clarify's API sends
+    # for a request it processed, and nothing that waiting alone will fix.
+    return _failure(ClarifyUnexpectedError, exchange, payload, message=message)
+
+
+def _rpc_error(exchange: _Exchange, reply: dict[str, Any]) -> ClarifyError:
+    """Map the JSON-RPC error of a genuine reply to our request."""
+    code = _error_code(reply.get("error"))
+    if code in RETRYABLE_CODES:
+        return _failure(ClarifyRetryableError, exchange, reply)
+    if code == CODE_FORBIDDEN:
+        return _failure(ClarifyForbiddenError, exchange, reply)
+    if code == CODE_INVALID_PARAMS:
+        error = reply["error"]
+        return _failure(
+            ClarifyInvalidDataError,
+            exchange,
+            reply,
+            invalid_keys=_invalid_keys(
+                error.get("data"), exchange.container, exchange.sent_keys
+            ),
+        )
+    return _failure(ClarifyUnexpectedError, exchange, reply)
+
+
+def _token_error(exchange: _Exchange, payload: dict[str, Any] | None) -> ClarifyError:
     oauth_error = payload.get("error") if payload is not None else None
-    # Only a well-formed OAuth error code is quoted; error_description is
-    # free text and stays in the debug log.
+    # A well-formed OAuth error code is Clarify's message; error_description is
+    # free text that only the debug log shows.
     if not isinstance(oauth_error, str) or not _OAUTH_ERROR_PATTERN.fullmatch(
         oauth_error
     ):
         oauth_error = None
-    _log_failure(
-        "token request",
-        response,
-        oauth_error,
-        payload.get("error_description") if payload is not None else None,
-    )
-    status = response.status
+    status = exchange.response.status
     if status in (401, 403) or (status == 400 and oauth_error in _OAUTH_AUTH_ERRORS):
-        return ClarifyAuthError(
-            f"Clarify rejected the client credentials ({oauth_error or status})",
-            status=status,
-        )
-    if status == 400:
-        return ClarifyRequestError(
-            f"Clarify refused the token request ({oauth_error or status})",
-            status=status,
-            data=payload,
-        )
-    return _status_error("token request", response)
+        return _failure(ClarifyAuthError, exchange, payload, message=oauth_error)
+    # A 413 from the token endpoint is not about our data: nothing to split.
+    return _transient_or_unexpected(exchange, payload, oauth_error)
 
 
-def _http_error(
-    method: str,
-    response: _Response,
+def _failure[ErrorT: ClarifyError](
+    error_class: type[ErrorT],
+    exchange: _Exchange,
     payload: dict[str, Any] | None,
-    container: str,
-    sent_keys: Callable[[], Collection[str]],
-) -> ClarifyError:
+    *,
+    message: str | None = None,
+    reason: str | None = None,
+    **extra: Any,
+) -> ErrorT:
+    """Build the error for a reply, with what support needs, and log it.
+
+    `payload` is the reply's JSON object, if it was one: its error code, message
+    and data are read leniently. `message` overrides the message found there
+    (the token endpoint's is an OAuth error code); `reason` says what was wrong
+    with a reply that carries no message; `extra` goes to the constructor.
+    """
+    response = exchange.response
+    secrets = response.secrets
     error = payload.get("error") if payload is not None else None
-    status = response.status
-    # A request-level rejection may still carry a JSON-RPC error that says
-    # exactly what is wrong; it is more precise than the status.
-    if status in (400, 413, 422) and error is not None:
-        return _rpc_error(method, response, error, container, sent_keys)
-    _log_failure(method, response, None, None)
-    if status == 401:
-        return ClarifyAuthError("Clarify rejected the credentials", status=status)
-    if status == 403:
-        return ClarifyForbiddenError(
-            "Clarify refused access to the integration", status=status
-        )
-    if status == 413:
-        return ClarifyPayloadTooLargeError(
-            f"Clarify refused {method} with HTTP {status}", status=status
-        )
-    if status in (400, 422):
-        return ClarifyUnexpectedError(
-            f"Clarify refused {method} with HTTP {status}", status=status
-        )
-    return _status_error(method, response)
+    code = _error_code(error)
+    data = error.get("data") if isinstance(error, Mapping) else None
+    if message is None:
+        message = _error_message(payload)
+    if message is not None:
+        message = _clean(message, _MESSAGE_MAX, secrets) or None
+    trace_id = _trace_id(data, response.headers)
+    media_type = _media_type(response.headers)
+    if reason is None and payload is None and response.body:
+        reason = f"{media_type or 'unknown'} reply, not JSON"
 
-
-def _rpc_error(
-    method: str,
-    response: _Response,
-    error: object,
-    container: str,
-    sent_keys: Callable[[], Collection[str]],
-) -> ClarifyError:
-    code: int | None = None
-    message = ""
-    data: object = None
-    if isinstance(error, Mapping):
-        raw_code = error.get("code")
-        if isinstance(raw_code, int) and not isinstance(raw_code, bool):
-            code = raw_code
-        message = str(error.get("message") or "")
-        data = error.get("data")
+    description = f"{exchange.context} failed"
+    if response.status != 200 or code is None:
+        description += f" with HTTP {response.status}"
+        if code is not None:
+            description += f", code {code}"
     else:
-        message = str(error)
-    trace = data.get("trace") if isinstance(data, Mapping) else None
-    _log_failure(method, response, code, trace)
-
-    description = f"{method} failed"
-    if code is not None:
         description += f" with code {code}"
     if message:
         description += f": {message}"
-    status = response.status
-    if code in RETRYABLE_CODES:
-        return ClarifyRetryableError(
-            description,
-            retry_after=_parse_retry_after(response.headers.get(hdrs.RETRY_AFTER)),
-            status=status,
-            code=code,
+    if reason:
+        description += f" ({reason})"
+
+    if _LOGGER.isEnabledFor(logging.DEBUG):
+        _LOGGER.debug(
+            "Clarify %s failed: HTTP %s, code %s, trace %s, traceparent %s, %s",
+            exchange.context,
+            response.status,
+            code,
+            trace_id,
+            response.headers.get("traceparent"),
+            _debug_detail(response, payload),
         )
-    if code == CODE_FORBIDDEN:
-        return ClarifyForbiddenError(description, status=status, code=code)
-    cls = (
-        ClarifyInvalidDataError
-        if code == CODE_INVALID_PARAMS
-        else ClarifyUnexpectedError
-    )
-    return cls(
+    return error_class(
         description,
-        status=status,
+        status=response.status,
         code=code,
+        message=message,
+        trace_id=trace_id,
+        retry_after=_parse_retry_after(response.headers.get(hdrs.RETRY_AFTER)),
         data=data,
-        invalid_keys=_invalid_keys(data, container, sent_keys),
+        **extra,
     )
+
+
+def _error_code(error: object) -> int | None:
+    if not isinstance(error, Mapping):
+        return None
+    code = error.get("code")
+    # JSON true is an int to Python, not an error code.
+    return code if type(code) is int else None
+
+
+def _error_message(payload: dict[str, Any] | None) -> str | None:
+    """Find the message of a JSON error body, whatever its shape."""
+    if payload is None:
+        return None
+    error = payload.get("error")
+    if isinstance(error, Mapping):
+        found = error.get("message")
+    elif isinstance(payload.get("message"), str):
+        found = payload["message"]
+    else:
+        found = error
+    return found if isinstance(found, str) else None
+
+
+def _debug_detail(response: _Response, payload: dict[str, Any] | None) -> str:
+    """What the debug log shows of a failed reply's body, shortened and cleaned."""
+    if payload is None:
+        # A proxy's or a server's page: an excerpt tells which, the page itself
+        # would flood the log.
+        text = response.body.decode("utf-8", "replace")
+        return f"body {_clean(text, _EXCERPT_MAX, response.secrets)!r}"
+    fields = {
+        name: payload[name]
+        for name in ("error", "error_description", "message")
+        if name in payload
+    }
+    shown = str(fields) if fields else f"fields {sorted(payload)}"
+    return f"detail {_clean(shown, 4 * _EXCERPT_MAX, response.secrets)!r}"
+
+
+def _clean(text: str, limit: int, secrets: Sequence[str]) -> str:
+    """Make outside text fit to quote: no secret, markup or control characters."""
+    text = _redact(text, secrets)
+    text = " ".join(_CONTROL.sub(" ", _MARKUP.sub(" ", text)).split())
+    # Again: joining whitespace can reassemble a secret that spanned a line break.
+    text = _redact(text, secrets)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _trace_id(data: object, headers: Mapping[str, str]) -> str | None:
+    trace = data.get("trace") if isinstance(data, Mapping) else None
+    if isinstance(trace, str) and _TRACE_ID.fullmatch(trace):
+        return trace
+    header = headers.get("traceparent", "").strip().lower()
+    if match := _TRACEPARENT.fullmatch(header):
+        return match.group(1)
+    return None
+
+
+def _media_type(headers: Mapping[str, str]) -> str | None:
+    media_type = headers.get(hdrs.CONTENT_TYPE, "").partition(";")[0].strip().lower()
+    return media_type if _MEDIA_TYPE.fullmatch(media_type) else None
 
 
 def _basic_authorization(credentials: ClarifyCredentials) -> str:
@@ -787,39 +994,6 @@ def _basic_authorization(credentials: ClarifyCredentials) -> str:
     # Home Assistant ships, and its replacement is missing from the older one.
     pair = f"{credentials.integration_id}:{credentials.secret}".encode()
     return f"Basic {base64.b64encode(pair).decode('ascii')}"
-
-
-def _status_error(context: str, response: _Response) -> ClarifyRetryableError:
-    """Map a status no more specific rule claimed; all are worth retrying."""
-    status = response.status
-    retry_after = _parse_retry_after(response.headers.get(hdrs.RETRY_AFTER))
-    if status in (408, 429):
-        return ClarifyRateLimitedError(
-            f"Clarify throttled the {context} (HTTP {status})",
-            retry_after=retry_after,
-            status=status,
-        )
-    # 5xx, and anything a Clarify endpoint never sends (redirects, 404 from a
-    # proxy or wrong path): the data is kept until the endpoint behaves again.
-    return ClarifyConnectionError(
-        f"Clarify answered the {context} with HTTP {status}",
-        retry_after=retry_after,
-        status=status,
-    )
-
-
-def _log_failure(
-    context: str, response: _Response, code: object, detail: object
-) -> None:
-    # The trace ID and traceparent let Clarify's support find the request.
-    _LOGGER.debug(
-        "Clarify %s failed: HTTP %s, code %s, detail %s, traceparent %s",
-        context,
-        response.status,
-        code,
-        detail,
-        response.headers.get("traceparent"),
-    )
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

@@ -1,6 +1,9 @@
 """Starting and stopping the emulator, and how it reads request bodies."""
 
 from collections.abc import AsyncIterator
+import gzip
+import json
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -8,7 +11,7 @@ import pytest
 
 from tools.clarify_emulator import ClarifyEmulator
 
-from .helpers import Api
+from .helpers import TIMES, Api
 
 
 async def test_start_twice_is_refused_and_stop_is_idempotent(
@@ -86,3 +89,44 @@ async def test_token_form_that_is_not_utf8(api: Api, emulator: ClarifyEmulator) 
     ) as response:
         assert response.status == 400
         assert (await response.json())["error"] == "unsupported_grant_type"
+
+
+def test_the_default_limit_is_clarifys() -> None:
+    """Clarify takes about 8 MiB of uncompressed JSON per request."""
+    assert ClarifyEmulator().max_body_bytes == 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize("emulator_options", [{"max_body_bytes": 2000}])
+async def test_the_limit_counts_uncompressed_bytes(
+    api: Api, emulator: ClarifyEmulator
+) -> None:
+    """A gzip body small on the wire is still measured as the JSON it carries."""
+    envelope: dict[str, Any] = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "integration.insert",
+        "params": {
+            "integration": api.credentials.integration_id,
+            "data": {"times": TIMES, "series": {"a": [1, 2], "b" * 100: [None] * 2}},
+        },
+    }
+    small = json.dumps(envelope).encode()
+    envelope["params"]["data"]["series"] |= {f"k{n}": [1, 2] for n in range(300)}
+    large = json.dumps(envelope).encode()
+    assert len(small) < 2000 < len(large)
+    assert len(gzip.compress(large)) < 2000
+
+    statuses = []
+    for body in (gzip.compress(small), gzip.compress(large)):
+        reply = await api.post(body, headers={"Content-Encoding": "gzip"})
+        statuses.append(reply.status)
+    assert statuses == [200, 413]
+    assert emulator.requests[-1].http_status == 413
+
+
+async def test_the_limit_can_be_lowered_while_running(
+    api: Api, emulator: ClarifyEmulator
+) -> None:
+    assert (await api.insert({"a": [1, 2]})).status == 200
+    emulator.max_body_bytes = 100
+    assert (await api.insert({"a": [1, 2]})).status == 413

@@ -3,10 +3,12 @@
 import asyncio
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, KeysView, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 import hmac
+import html
+from http import HTTPStatus
 import json
 import math
 import secrets
@@ -17,7 +19,16 @@ from urllib.parse import parse_qsl
 
 from aiohttp import hdrs, web
 
-from .faults import Fault, FaultQueue, FaultSource
+from .faults import (
+    INSERT,
+    SAVE_SIGNALS,
+    Fault,
+    FaultQueue,
+    FaultSource,
+    NameStyle,
+    SeriesRefusal,
+    invalid_params_data,
+)
 from .limits import (
     AuthKind,
     RateLimiter,
@@ -57,6 +68,9 @@ ERROR_MESSAGES: Final = {
 
 # What a "malformed" fault sends: a JSON-RPC reply cut off half way.
 _MALFORMED_BODY: Final = b'{"jsonrpc": "2.0", "id": 1, "result": {"signalsByIn'
+# What a "not_rpc" fault sends by default: JSON, but no JSON-RPC reply (a
+# gateway's health answer, say).
+_NOT_RPC_BODY: Final = '{"status": "ok"}'
 
 
 class RpcError(Exception):
@@ -93,6 +107,9 @@ class ClarifyEmulator:
     waits with, so tests can pass a fake pair and never wait for real.
     `strict_times` refuses inserts whose times are unsorted or repeated (whether
     Clarify does is unknown; a client that passes this works either way).
+    `max_body_bytes` is Clarify's request size limit (about 8 MiB of uncompressed
+    JSON): a larger body, counted after any Content-Encoding is undone, gets HTTP
+    413. Tests may set a lower one, here or on the attribute at any time.
     """
 
     def __init__(
@@ -121,8 +138,8 @@ class ClarifyEmulator:
         self._sleep = sleep
         self._tokens: dict[str, _Token] = {}
         self._faults = FaultQueue()
-        # Input keys whose inserts are refused: True if the error names the key.
-        self._rejected_series: dict[str, bool] = {}
+        # Poisoned input keys: requests carrying one are refused with -32602.
+        self._refusals: dict[str, SeriesRefusal] = {}
         self._fault_source: FaultSource | None = None
         self._limiter = RateLimiter()
         self._runner: web.AppRunner | None = None
@@ -212,17 +229,32 @@ class ClarifyEmulator:
         self.state.add_integration(credentials, name)
         return credentials
 
-    def reject_series(self, key: str, *, named: bool = False) -> None:
-        """Refuse every insert that carries `key` with -32602 until restored.
+    def reject_series(
+        self,
+        key: str,
+        *,
+        named: bool = False,
+        style: NameStyle = "pathErrors",
+        metadata: bool = False,
+    ) -> None:
+        """Refuse every insert that carries `key` with -32602 until accepted again.
 
-        With `named` the error's ``pathErrors`` names the series; without, the
-        error does not say which series is at fault, as Clarify may not.
+        The whole request is refused, as a real Clarify would. With `named` the
+        error names the series (in ``pathErrors``, ``params`` or both, per
+        `style`); without, it does not say which series is at fault, as Clarify
+        may not. With `metadata`, saveSignals calls carrying `key` are refused too.
         """
-        self._rejected_series[key] = named
+        methods = {INSERT, SAVE_SIGNALS} if metadata else {INSERT}
+        self._refusals[key] = SeriesRefusal(named, style, frozenset(methods))
 
     def accept_series(self, key: str) -> None:
-        """Stop refusing inserts that carry `key`."""
-        self._rejected_series.pop(key, None)
+        """Stop refusing requests that carry `key`."""
+        self._refusals.pop(key, None)
+
+    @property
+    def rejected_series(self) -> dict[str, SeriesRefusal]:
+        """The poisoned input keys and how each is refused."""
+        return dict(self._refusals)
 
     def inject(self, *faults: Fault) -> None:
         """Queue faults for the next matching API requests, in order."""
@@ -309,26 +341,54 @@ class ClarifyEmulator:
         self, fault: Fault, request: web.Request, request_id: object
     ) -> web.StreamResponse | None:
         """Act out a fault; None means "carry on handling the request"."""
+        status = fault.http_status
+        headers = dict(fault.headers or {})
+        if fault.retry_after is not None:
+            headers[hdrs.RETRY_AFTER] = f"{fault.retry_after:g}"
         match fault.kind:
             case "delay":
                 # Real time on purpose: the point is to trip the client's timeout.
                 await asyncio.sleep(fault.delay)
                 return None
             case "http":
-                headers = {}
-                if fault.retry_after is not None:
-                    headers[hdrs.RETRY_AFTER] = f"{fault.retry_after:g}"
                 return web.Response(
-                    status=fault.status,
+                    status=status,
                     headers=headers,
-                    text=fault.message or f"{fault.status} injected fault",
+                    text=fault.message or f"{status} injected fault",
+                    content_type=fault.content_type or "text/plain",
+                )
+            case "proxy":
+                return web.Response(
+                    status=status,
+                    headers=headers,
+                    text=proxy_page(status, fault.message),
+                    content_type=fault.content_type or "text/html",
                 )
             case "rpc":
                 error = RpcError(fault.code, fault.message, fault.data)
-                return _rpc_response(request_id, error=error)
+                return _rpc_response(
+                    request_id, error=error, status=status, headers=headers
+                )
             case "malformed":
                 return web.Response(
-                    body=_MALFORMED_BODY, content_type="application/json"
+                    status=status,
+                    headers=headers,
+                    body=_MALFORMED_BODY,
+                    content_type="application/json",
+                )
+            case "wrong_id":
+                return _rpc_response(
+                    _other_id(request_id),
+                    result={"signalsByInput": {}},
+                    status=status,
+                    headers=headers,
+                )
+            case "not_rpc":
+                return web.Response(
+                    status=status,
+                    headers=headers,
+                    text=fault.message or _NOT_RPC_BODY,
+                    content_type="application/json",
                 )
             case "drop":
                 if request.transport is not None:
@@ -455,7 +515,7 @@ class ClarifyEmulator:
     def _call(
         self, method: str, params: object, integration_id: str, api_version: str
     ) -> dict[str, Any]:
-        if method not in ("integration.insert", "integration.saveSignals"):
+        if method not in (INSERT, SAVE_SIGNALS):
             raise RpcError(-32601, data={"method": method})
         if isinstance(params, dict):
             requested = check_integration_id(params.get("integration"))
@@ -465,28 +525,36 @@ class ClarifyEmulator:
                     data={"trace": _trace_id(), "integration": requested},
                 )
         try:
-            if method == "integration.insert":
+            if method == INSERT:
                 insert = validate_insert(params, strict_times=self.strict_times)
-                self._refuse_rejected_series(insert.frame.series)
+                self._refuse_poisoned(method, insert.frame.series.keys())
                 return self.state.insert(integration_id, insert.frame)
             save = validate_save_signals(params, api_version=api_version)
+            self._refuse_poisoned(method, save.signals.keys())
             return self.state.save_signals(save)
         except InvalidParamsError as err:
             raise RpcError(
                 -32602, data={"trace": _trace_id(), **err.to_data()}
             ) from err
 
-    def _refuse_rejected_series(self, series: dict[str, Any]) -> None:
+    def _refuse_poisoned(self, method: str, keys: KeysView[str]) -> None:
         """Refuse, as a real Clarify might, a request with a series it will not take."""
-        if not (refused := sorted(self._rejected_series.keys() & series.keys())):
+        refused = sorted(
+            key
+            for key in self._refusals.keys() & keys
+            if method in self._refusals[key].methods
+        )
+        if not refused:
             return
         data: dict[str, Any] = {"trace": _trace_id()}
-        if any(self._rejected_series[key] for key in refused):
-            data["pathErrors"] = [
-                {"path": ["data", "series", key], "error": "refused by the emulator"}
-                for key in refused
-                if self._rejected_series[key]
-            ]
+        for key in refused:
+            refusal = self._refusals[key]
+            if refusal.named:
+                named = invalid_params_data([key], style=refusal.style, method=method)
+                data.setdefault("params", {}).update(named.get("params", {}))
+                data.setdefault("pathErrors", []).extend(named.get("pathErrors", []))
+        # Only the styles in use appear, as in a real error's data.
+        data = {name: value for name, value in data.items() if value}
         raise RpcError(-32602, data=data)
 
     # Token endpoint
@@ -622,9 +690,14 @@ def _check_envelope(message: object) -> None:
 
 
 def _rpc_response(
-    request_id: object, *, result: object = None, error: RpcError | None = None
+    request_id: object,
+    *,
+    result: object = None,
+    error: RpcError | None = None,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
 ) -> web.Response:
-    """Build a JSON-RPC reply (always HTTP 200) with a W3C trace header."""
+    """Build a JSON-RPC reply (HTTP 200 unless told) with a W3C trace header."""
     reply: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id}
     if error is None:
         reply["result"] = result
@@ -635,10 +708,35 @@ def _rpc_response(
             "data": error.data,
         }
     return web.Response(
+        status=status,
         text=json.dumps(reply, allow_nan=False),
         content_type="application/json",
-        headers={"traceparent": f"00-{_trace_id()}-{secrets.token_hex(8)}-01"},
+        headers={
+            "traceparent": f"00-{_trace_id()}-{secrets.token_hex(8)}-01",
+            **(headers or {}),
+        },
     )
+
+
+def proxy_page(status: int, message: str = "") -> str:
+    """The HTML error page a reverse proxy sends (nginx's, with `message` added)."""
+    try:
+        title = f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        title = f"{status} Error"
+    detail = f"<p>{html.escape(message)}</p>\r\n" if message else ""
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n{detail}"
+        "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
+def _other_id(request_id: object) -> object:
+    """An id that is not `request_id`: what a reply to another request carries."""
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        return request_id + 1_000_000
+    return f"not-{request_id}"
 
 
 def _unauthorized(scheme: str, reason: str) -> web.Response:
