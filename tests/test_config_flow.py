@@ -303,7 +303,12 @@ async def test_basic_auth_local_errors(
         (Fault(kind="http", status=503), "cannot_connect"),
         (Fault(kind="drop"), "cannot_connect"),
         (Fault(kind="rpc", code=-32015), "cannot_connect"),
-        (Fault(kind="rpc", code=-32601, message="Method not found"), "unknown"),
+        (
+            Fault(kind="rpc", code=-32601, message="Method not found"),
+            "unexpected_response",
+        ),
+        (Fault(kind="proxy", status=400), "unexpected_response"),
+        (Fault(kind="http", status=413), "unknown"),
     ],
 )
 async def test_remote_errors_recover(

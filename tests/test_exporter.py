@@ -7,10 +7,11 @@ same simulated time, so its rate-limit record shows what Clarify would see.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 import time
-from typing import Any
 
+import orjson
 import pytest
 
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
@@ -21,6 +22,7 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 
+from custom_components.clarify.buffer import SampleBuffer, datetime_to_us
 from custom_components.clarify.const import (
     CONF_BUFFER_CAPACITY,
     CONF_ENTITIES,
@@ -32,6 +34,10 @@ from custom_components.clarify.listener import EAGER_SEND_READINGS
 from tools.clarify_emulator import ClarifyEmulator, Fault, IntegrationCredentials
 
 from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
+
+# The status entities of an entry titled "Clarify".
+BUFFERED = "sensor.clarify_buffered_readings"
+REFUSED = "sensor.clarify_refused_readings"
 
 
 async def test_readings_arrive_with_exact_values_and_times(
@@ -206,9 +212,8 @@ async def test_rejected_series_does_not_block_the_others(
     await sim.advance(60)
     await sim.advance(1)
     assert stored_points(emulator, integration) == {"sensor.good": {good: 1.0}}
-    exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
-    assert exporter.status.rejected_readings == {"sensor.bad": 1}
-    assert len(exporter.buffer) == 0
+    assert hass.states.get(REFUSED).state == "1"
+    assert hass.states.get(BUFFERED).state == "0"
 
 
 async def test_auth_failure_starts_reauth_and_keeps_readings(
@@ -415,11 +420,11 @@ async def test_readings_survive_a_restart(
     sim: SimulatedTime,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
-    hass_storage: dict[str, Any],
 ) -> None:
-    """Readings Clarify never confirmed are saved, and sent after setup."""
+    """Readings Clarify never confirmed wait in the journal, and go after setup."""
     entry = make_entry(emulator, integration, [mapping("sensor.a")])
     await setup_entry(hass, entry)
+    journal = Path(hass.config.path(".storage", f"clarify.{entry.entry_id}.db"))
     emulator.inject(
         Fault(kind="http", status=503, count=10, rpc_method="integration.insert")
     )
@@ -427,45 +432,70 @@ async def test_readings_survive_a_restart(
     await hass.async_block_till_done()
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert stored_points(emulator, integration) == {}
-    assert f"clarify.{entry.entry_id}" in hass_storage
+    assert journal.exists()
 
     emulator.clear_faults()
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    await sim.advance(60)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # Restored readings go out at once, not an interval later.
     assert stored_points(emulator, integration) == {"sensor.a": {at: 5.0}}
 
     # Removing the entry removes what it saved.
     await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
-    assert f"clarify.{entry.entry_id}" not in hass_storage
+    assert not list(journal.parent.glob(f"clarify.{entry.entry_id}*"))
+
+
+async def test_readings_saved_by_version_0_1_are_sent(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """The file version 0.1 saved at stop moves into the journal and goes out."""
+    entry = make_entry(emulator, integration, [mapping("sensor.a")])
+    legacy = Path(hass.config.path(".storage", f"clarify.{entry.entry_id}"))
+    saved = SampleBuffer()
+    at = datetime(2026, 11, 30, 12, 0, 0, 123456, tzinfo=UTC)
+    saved.series("sensor.a").append(datetime_to_us(at), 7.5)
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_bytes(
+        orjson.dumps(
+            {
+                "version": 1,
+                "minor_version": 1,
+                "key": f"clarify.{entry.entry_id}",
+                "data": {"buffer": saved.to_dict(), "signal_hashes": {}},
+            }
+        )
+    )
+    await setup_entry(hass, entry)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert stored_points(emulator, integration) == {"sensor.a": {at: 7.5}}
+    assert not legacy.exists()
 
 
 @pytest.mark.parametrize(
-    "data",
-    [
-        {"bad": True},
-        "text",
-        {"buffer": {"keys": "x"}},
-        {"buffer": {}, "signal_hashes": {"key": 1}},
-    ],
+    "content",
+    [b"{not json", b'"text"', b'{"data": {"buffer": {"keys": "x"}}}', b"\x00" * 64],
 )
-async def test_unreadable_saved_readings(
+async def test_unreadable_file_of_version_0_1(
     hass: HomeAssistant,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
-    hass_storage: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
-    data: Any,
+    content: bytes,
 ) -> None:
-    """A damaged file is reported and set aside; setup goes on with an empty buffer."""
+    """A damaged file of version 0.1 is kept aside; setup goes on."""
     entry = make_entry(emulator, integration, [mapping("sensor.a")])
-    key = f"clarify.{entry.entry_id}"
-    hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": data}
+    legacy = Path(hass.config.path(".storage", f"clarify.{entry.entry_id}"))
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    legacy.write_bytes(content)
     await setup_entry(hass, entry)
     assert entry.state is ConfigEntryState.LOADED
-    assert len(entry.runtime_data.exporter.buffer) == 0
-    assert "could not be read" in caplog.text
+    assert hass.states.get(BUFFERED).state == "0"
+    assert "cannot be read" in caplog.text
+    assert Path(f"{legacy}.corrupt").read_bytes() == content
 
 
 async def test_signal_metadata_saved_once_and_on_change(
@@ -563,44 +593,56 @@ async def test_refused_metadata_does_not_hold_readings(
     ]
 
 
-async def test_refused_series_is_reported_until_options_change(
+async def test_refused_series_is_kept_and_sent_again_under_a_new_key(
     hass: HomeAssistant,
     sim: SimulatedTime,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
     issue_registry: ir.IssueRegistry,
 ) -> None:
-    """A repair names the entity whose readings Clarify refused, and why."""
+    """Refused readings wait; after the user fixes the key, the action sends them."""
     entry = make_entry(emulator, integration, [mapping("sensor.bad", "bad-key")])
     await setup_entry(hass, entry)
-    emulator.inject(
-        Fault(
-            kind="rpc",
-            code=-32602,
-            message="Invalid params",
-            data={
-                "pathErrors": [{"path": ["data", "series", "bad-key"], "error": "x"}]
-            },
-            rpc_method="integration.insert",
-        )
-    )
-    sim.set_state("sensor.bad", "1")
+    emulator.reject_series("bad-key", named=True)
+    first = sim.set_state("sensor.bad", "1")
     await sim.advance(60)
-    issue = issue_registry.async_get_issue(
-        DOMAIN, f"{entry.entry_id}_series_rejected_bad-key"
-    )
+    second = sim.set_state("sensor.bad", "2")
+    await sim.advance(60)
+    issue_id = f"{entry.entry_id}_series_rejected_bad-key"
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "series_rejected"
     assert issue.translation_placeholders is not None
     assert issue.translation_placeholders["entity"] == "sensor.bad"
-    assert issue.translation_placeholders["count"] == "1"
-    assert "Invalid params" in issue.translation_placeholders["reason"]
+    assert issue.translation_placeholders["count"] == "2"
+    assert "-32602" in issue.translation_placeholders["reason"]
+    assert hass.states.get(REFUSED).state == "2"
+    assert stored_points(emulator, integration) == {}
 
+    # The refused readings survive a restart too.
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(REFUSED).state == "2"
+
+    # The user gives the entity another key: the options do not resend.
     hass.config_entries.async_update_entry(
-        entry, options={**entry.options, CONF_ENTITIES: [mapping("sensor.bad")]}
+        entry, options={**entry.options, CONF_ENTITIES: [mapping("sensor.bad", "good")]}
     )
     await hass.async_block_till_done()
-    assert not issue_registry.issues
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    response = await hass.services.async_call(
+        DOMAIN, "resend_rejected", {}, blocking=True, return_response=True
+    )
+    assert response == {"resent": {entry.entry_id: 2}}
+    await sim.advance(1)
+    assert stored_points(emulator, integration) == {"good": {first: 1.0, second: 2.0}}
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get(REFUSED).state == "0"
+    # Nothing is left to send again.
+    response = await hass.services.async_call(
+        DOMAIN, "resend_rejected", {}, blocking=True, return_response=True
+    )
+    assert response == {"resent": {entry.entry_id: 0}}
 
 
 async def test_full_buffer_drops_the_oldest_and_says_so(
@@ -684,9 +726,8 @@ async def test_unnamed_bad_series_is_found_by_halving(
     emulator.reject_series("sensor.s5")
     await sim.run(70, step=1)
     assert stored_points(emulator, integration) == expected
-    exporter = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.exporter
-    assert exporter.status.rejected_readings == {"sensor.s5": 1}
-    assert len(exporter.buffer) == 0
+    assert hass.states.get(REFUSED).state == "1"
+    assert hass.states.get(BUFFERED).state == "0"
     assert emulator.rate_limit_violations() == 0
 
 
@@ -716,9 +757,8 @@ async def test_unload_during_a_send_leaves_nothing_behind(
     sim: SimulatedTime,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
-    hass_storage: dict[str, Any],
 ) -> None:
-    """A send under way at unload finishes, schedules nothing, and the rest is saved."""
+    """A send under way at unload finishes, schedules nothing, and the rest waits."""
     entry = make_entry(
         emulator, integration, [mapping("sensor.a"), mapping("sensor.b")]
     )
@@ -726,11 +766,19 @@ async def test_unload_during_a_send_leaves_nothing_behind(
     # The first request fails without naming a series, so the send would go on
     # with half of it a second later.
     emulator.reject_series("sensor.b")
-    sim.set_state("sensor.a", "1")
-    sim.set_state("sensor.b", "2")
+    a = sim.set_state("sensor.a", "1")
+    b = sim.set_state("sensor.b", "2")
     await hass.async_block_till_done()
     entry.runtime_data.exporter.async_send_now()
     assert await hass.config_entries.async_unload(entry.entry_id)
-    # The harness fails the test on any timer left behind; the readings wait on disk.
-    saved = hass_storage[f"clarify.{entry.entry_id}"]["data"]["buffer"]["series"]
-    assert set(saved) == {"sensor.a", "sensor.b"}
+    # The harness fails the test on any timer left behind; the readings wait
+    # in the journal and go out with the next setup.
+    assert stored_points(emulator, integration) == {}
+    emulator.accept_series("sensor.b")
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    await sim.advance(1)
+    assert stored_points(emulator, integration) == {
+        "sensor.a": {a: 1.0},
+        "sensor.b": {b: 2.0},
+    }

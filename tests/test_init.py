@@ -84,6 +84,10 @@ async def test_status_entities(
     emulator.inject(Fault(kind="http", status=502, rpc_method="integration.insert"))
     hass.states.async_set("sensor.power", "3")
     await _flush(hass)
+    # The flush waits its turn: a second after the previous request.
+    freezer.tick(timedelta(seconds=1))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
     connection = hass.states.get(entity_ids["connection"])
     assert connection.state == STATE_OFF
     assert "502" in connection.attributes["last_error"]
@@ -95,6 +99,7 @@ async def test_flush_action(
     entry: MockConfigEntry,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
+    freezer: FrozenDateTimeFactory,
 ) -> None:
     """The action sends at once, for one entry or for all."""
     hass.states.async_set("sensor.power", "1")
@@ -102,8 +107,11 @@ async def test_flush_action(
     assert emulator.points(integration.integration_id)["power"]
     hass.states.async_set("sensor.power", "2")
     emulator.inject(Fault(kind="http", status=503, rpc_method="integration.insert"))
+    freezer.tick(timedelta(seconds=1))
     await _flush(hass)
-    assert len(entry.runtime_data.exporter.buffer) == 1
+    assert [r.http_status for r in emulator.requests][-1] == 503
+    assert len(emulator.points(integration.integration_id)["power"]) == 1
+    assert hass.states.get("sensor.cabin_buffered_readings").state == "1"
 
 
 async def test_flush_action_errors(hass: HomeAssistant, entry: MockConfigEntry) -> None:

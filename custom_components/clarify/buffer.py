@@ -395,10 +395,10 @@ class SampleBuffer:
         """
         result: list[Readings] = []
         for readings in removed:
-            if (series := self._ledger.series.get(readings.key)) is not None:
-                readings = series.unshadowed(readings)
-            if readings.times:
-                result.append(readings)
+            series = self._ledger.series.get(readings.key)
+            kept = readings if series is None else series.unshadowed(readings)
+            if kept.times:
+                result.append(kept)
         return result
 
     def release(self, frame: Frame) -> None:

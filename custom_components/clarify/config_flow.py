@@ -44,6 +44,7 @@ from .api import (
     ClarifyError,
     ClarifyForbiddenError,
     ClarifyRetryableError,
+    ClarifyUnexpectedError,
     InvalidApiUrlError,
     InvalidCredentialsError,
 )
@@ -257,6 +258,10 @@ class ClarifyConfigFlow(ConfigFlow, domain=DOMAIN):
             return {"base": "invalid_auth"}
         except ClarifyRetryableError:
             return {"base": "cannot_connect"}
+        except ClarifyUnexpectedError as err:
+            # A proxy, a captive portal or a wrong API URL: not Clarify talking.
+            _LOGGER.warning("The Clarify API URL did not answer like Clarify: %s", err)
+            return {"base": "unexpected_response"}
         except ClarifyError:
             _LOGGER.exception(
                 "Unexpected answer from Clarify while checking credentials"

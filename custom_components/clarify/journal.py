@@ -36,7 +36,9 @@ import logging
 import math
 from pathlib import Path
 import sqlite3
+import struct
 from typing import Any, Final
+from zlib import crc32
 
 import orjson
 
@@ -66,23 +68,34 @@ _MAX_SECOND: Final = (
 ) // timedelta(seconds=1)
 
 _SCHEMA: Final = (
-    "CREATE TABLE keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)",
-    # WITHOUT ROWID: the primary key is the row, about 25 bytes a reading.
-    "CREATE TABLE readings (key INTEGER NOT NULL, second INTEGER NOT NULL,"
-    " micro INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (key, second))"
-    " WITHOUT ROWID",
-    "CREATE TABLE set_aside (key INTEGER NOT NULL, second INTEGER NOT NULL,"
-    " micro INTEGER NOT NULL, value REAL NOT NULL, PRIMARY KEY (key, second))"
-    " WITHOUT ROWID",
+    # Every row carries a CRC-32 of its content: SQLite checks its structure,
+    # not what is in it, and a damaged row must be skipped, never sent.
+    (
+        "CREATE TABLE keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE,"
+        " crc INTEGER NOT NULL)"
+    ),
+    # WITHOUT ROWID: the primary key is the row, about 30 bytes a reading.
+    (
+        "CREATE TABLE readings (key INTEGER NOT NULL, second INTEGER NOT NULL,"
+        " micro INTEGER NOT NULL, value REAL NOT NULL, crc INTEGER NOT NULL,"
+        " PRIMARY KEY (key, second)) WITHOUT ROWID"
+    ),
+    (
+        "CREATE TABLE set_aside (key INTEGER NOT NULL, second INTEGER NOT NULL,"
+        " micro INTEGER NOT NULL, value REAL NOT NULL, crc INTEGER NOT NULL,"
+        " PRIMARY KEY (key, second)) WITHOUT ROWID"
+    ),
     "CREATE TABLE signals (key TEXT PRIMARY KEY, hash TEXT NOT NULL) WITHOUT ROWID",
     "CREATE TABLE meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID",
 )
-_INSERT: Final = "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?)"
+_INSERT: Final = "INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?)"
 # Only the exact reading: a later one in the same second may have replaced it.
 _DELETE: Final = (
     "DELETE FROM readings WHERE key = ? AND second = ? AND micro = ? AND value = ?"
+    " AND crc = ?"
 )
-_SET_ASIDE: Final = "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?)"
+_SET_ASIDE: Final = "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?, ?)"
+_ROW: Final = struct.Struct("<qqqd")
 
 
 def journal_path(hass: HomeAssistant, entry_id: str) -> Path:
@@ -341,25 +354,40 @@ class _Database:
         self, connection: sqlite3.Connection, notes: dict[str, list[str | None]]
     ) -> None:
         self.connection = connection
-        self.key_ids: dict[str, int] = dict(
-            connection.execute("SELECT key, id FROM keys").fetchall()
-        )
+        self.key_ids: dict[str, int] = {
+            key: key_id
+            for key_id, key, crc in connection.execute("SELECT id, key, crc FROM keys")
+            if crc == _key_crc(key_id, key)
+        }
+        (self.last_key_id,) = connection.execute(
+            "SELECT coalesce(max(id), 0) FROM keys"
+        ).fetchone()
         # Per set-aside input key: [reason, entity registry id].
         self.notes = notes
 
     def _key_id(self, key: str) -> int:
         if (key_id := self.key_ids.get(key)) is None:
-            cursor = self.connection.execute(
-                "INSERT INTO keys (key) VALUES (?)", (key,)
+            key_id = self.last_key_id = self.last_key_id + 1
+            self.connection.execute(
+                "INSERT OR REPLACE INTO keys VALUES (?, ?, ?)",
+                (key_id, key, _key_crc(key_id, key)),
             )
-            key_id = self.key_ids[key] = cursor.lastrowid or 0
+            self.key_ids[key] = key_id
         return key_id
 
-    def rows(self, readings: Readings) -> Iterator[tuple[int, int, int, float]]:
+    def rows(self, readings: Readings) -> Iterator[tuple[int, int, int, float, int]]:
+        """The table rows of some readings, with their checks."""
         key_id = self._key_id(readings.key)
+        pack = _ROW.pack
         for time_us, value in zip(readings.times, readings.values, strict=True):
             second, micro = divmod(time_us, _US)
-            yield key_id, second, micro, value
+            yield (
+                key_id,
+                second,
+                micro,
+                value,
+                crc32(pack(key_id, second, micro, value)),
+            )
 
     def write(self, batch: _Batch) -> None:
         connection = self.connection
@@ -383,13 +411,13 @@ class _Database:
                     self.notes[readings.key] = [reason, entities.get(readings.key)]
                 _put_meta(connection, "set_aside", self.notes)
             elif kind == "drop":
-                connection.executemany(
-                    _DELETE,
-                    (
-                        (self._key_id(key), *divmod(time_us, _US), value)
-                        for key, time_us, value in payload
-                    ),
-                )
+                for key, time_us, value in payload:
+                    connection.executemany(
+                        _DELETE,
+                        self.rows(
+                            Readings(key, array("q", [time_us]), array("d", [value]))
+                        ),
+                    )
             elif kind == "signals":
                 connection.executemany(
                     "INSERT OR REPLACE INTO signals VALUES (?, ?)", payload.items()
@@ -410,21 +438,21 @@ class _Database:
                 if (key_id := self.key_ids.get(key)) is None:
                     continue
                 rows = connection.execute(
-                    "SELECT second, micro, value FROM set_aside WHERE key = ?"
-                    " ORDER BY second",
+                    "SELECT key, second, micro, value, crc FROM set_aside"
+                    " WHERE key = ? ORDER BY second",
                     (key_id,),
                 ).fetchall()
                 self.notes.pop(key, None)
-                if not rows:
+                connection.execute("DELETE FROM set_aside WHERE key = ?", (key_id,))
+                readings = _valid_readings(new_key, rows)
+                if not readings.times:
                     continue
                 # A reading of the same second already waiting stays: it is newer.
-                connection.execute(
-                    "INSERT OR IGNORE INTO readings"
-                    " SELECT ?, second, micro, value FROM set_aside WHERE key = ?",
-                    (self._key_id(new_key), key_id),
+                connection.executemany(
+                    "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?)",
+                    self.rows(readings),
                 )
-                connection.execute("DELETE FROM set_aside WHERE key = ?", (key_id,))
-                taken.append(_readings(new_key, rows))
+                taken.append(readings)
             _put_meta(connection, "set_aside", self.notes)
         return taken
 
@@ -460,12 +488,33 @@ def _put_meta(connection: sqlite3.Connection, name: str, value: object) -> None:
     )
 
 
-def _readings(key: str, rows: Iterable[tuple[int, int, float]]) -> Readings:
+def _key_crc(key_id: object, key: object) -> int:
+    if not isinstance(key_id, int) or not isinstance(key, str):
+        return -1
+    return crc32(f"{key_id}\x00{key}".encode(errors="surrogatepass"))
+
+
+def _valid_readings(key: str, rows: Iterable[tuple[Any, ...]]) -> Readings:
+    """The readings of rows whose content matches their check, in order."""
     times: array[int] = array("q")
     values: array[float] = array("d")
-    for second, micro, value in rows:
-        times.append(second * _US + micro)
-        values.append(value)
+    pack = _ROW.pack
+    last = _MIN_SECOND - 1
+    for key_id, second, micro, value, crc in rows:
+        try:
+            valid = crc == crc32(pack(key_id, second, micro, value))
+        except (struct.error, TypeError):
+            valid = False
+        # A valid check on a wrong type or range is a damaged row, too.
+        if (
+            valid
+            and last < second <= _MAX_SECOND
+            and 0 <= micro < _US
+            and math.isfinite(value)
+        ):
+            times.append(second * _US + micro)
+            values.append(value)
+            last = second
     return Readings(key, times, values)
 
 
@@ -509,17 +558,17 @@ class _Contents:
     damage: str | None = None
 
 
-class _Unreadable(Exception):
+class _UnreadableError(Exception):
     """The journal cannot be used as it is."""
 
 
-class _NewerVersion(_Unreadable):
+class _NewerVersionError(_UnreadableError):
     """A newer version of the integration wrote the journal."""
 
 
 def _open(
     path: Path, legacy: Path, capacity: int
-) -> tuple[sqlite3.Connection, Restored, dict[str, str]]:
+) -> tuple[sqlite3.Connection, Restored, dict[str, list[str | None]]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     damage: JournalDamage | None = None
     if path.exists():
@@ -553,35 +602,33 @@ def _note(note: list[str | None] | None) -> tuple[str, str | None]:
 def _open_existing(
     path: Path,
 ) -> tuple[_Contents, sqlite3.Connection, JournalDamage | None]:
+    # A damaged file can fail in more ways than sqlite3.Error (SQLite's own
+    # messages quote the file's bytes and may not decode): whatever reading an
+    # existing file raises, it is damage, and the file is kept aside.
     try:
         connection = _connect(path)
-    except sqlite3.Error as err:
-        return _recover(path, str(err))
+    except Exception as err:  # noqa: BLE001
+        return _recover(path, _describe(err))
     try:
-        if _is_empty(connection):
-            # Created, then stopped before its tables were committed.
-            connection.close()
-            for item in _database_files(path):
-                item.unlink(missing_ok=True)
-            return _Contents(), _create(path), None
         contents = _read(connection)
-    except _NewerVersion as err:
+    except _NewerVersionError as err:
         connection.close()
         # Its layout is unknown here: keep all of it for a newer version.
         contents = _Contents(damage=str(err))
         return _rewrite(path, contents)
-    except (sqlite3.Error, _Unreadable) as err:
+    except Exception as err:  # noqa: BLE001
         connection.close()
-        return _recover(path, str(err))
+        return _recover(path, _describe(err))
     if contents.damage is None:
         return contents, connection, None
     connection.close()
     return _rewrite(path, contents)
 
 
-def _is_empty(connection: sqlite3.Connection) -> bool:
-    (tables,) = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    return bool(tables == 0)
+def _describe(err: Exception) -> str:
+    if isinstance(err, UnicodeError):
+        return "unreadable file"
+    return str(err) or type(err).__name__
 
 
 def _recover(
@@ -602,20 +649,24 @@ def _rewrite(
 def _read(connection: sqlite3.Connection) -> _Contents:
     (version,) = connection.execute("PRAGMA user_version").fetchone()
     if version > SCHEMA_VERSION:
-        raise _NewerVersion(f"written by a newer version (journal version {version})")
+        raise _NewerVersionError(
+            f"written by a newer version (journal version {version})"
+        )
     if version != SCHEMA_VERSION:
-        raise _Unreadable(f"unknown journal version {version}")
+        # Version 0 is an empty file: a journal cut off, since a new one is
+        # created with its tables in one transaction.
+        raise _UnreadableError(f"no journal in the file (version {version})")
     check = connection.execute("PRAGMA quick_check").fetchone()[0]
     if check != "ok":
-        raise _Unreadable(f"integrity check failed: {check}")
+        raise _UnreadableError(f"integrity check failed: {check}")
     contents = _Contents()
-    keys = dict(connection.execute("SELECT id, key FROM keys").fetchall())
+    keys = _read_keys(contents, connection)
     for table, target in (
         ("readings", contents.series),
         ("set_aside", contents.set_aside),
     ):
         rows = connection.execute(
-            f"SELECT key, second, micro, value FROM {table} ORDER BY key, second"  # noqa: S608
+            f"SELECT key, second, micro, value, crc FROM {table} ORDER BY key, second"  # noqa: S608
         )
         for key_id, group in itertools.groupby(rows, key=lambda row: row[0]):
             _collect(contents, target, keys.get(key_id), group)
@@ -635,32 +686,26 @@ def _collect(
     key: object,
     rows: Iterable[tuple[Any, ...]],
 ) -> None:
-    """Keep the rows that make sense; count the others as damage."""
-    if not isinstance(key, str) or not key:
-        contents.damage = "rows of an unknown input key"
+    """Keep the rows whose check matches; count the others as damage."""
+    rows = list(rows)
+    if not isinstance(key, str):
+        contents.damage = f"{len(rows)} readings of an unreadable input key"
         return
-    times: array[int] = array("q")
-    values: array[float] = array("d")
-    bad = 0
-    last = _MIN_SECOND - 1
-    for _, second, micro, value in rows:
-        if (
-            isinstance(second, int)
-            and isinstance(micro, int)
-            and isinstance(value, float)
-            and last < second <= _MAX_SECOND
-            and 0 <= micro < _US
-            and math.isfinite(value)
-        ):
-            times.append(second * _US + micro)
-            values.append(value)
-            last = second
-        else:
-            bad += 1
-    if bad:
+    readings = _valid_readings(key, rows)
+    if bad := len(rows) - len(readings.times):
         contents.damage = f"{bad} unreadable readings of {key}"
-    if times:
-        target[key] = Readings(key, times, values)
+    if readings.times:
+        target[key] = readings
+
+
+def _read_keys(contents: _Contents, connection: sqlite3.Connection) -> dict[int, str]:
+    keys: dict[int, str] = {}
+    for key_id, key, crc in connection.execute("SELECT id, key, crc FROM keys"):
+        if crc == _key_crc(key_id, key):
+            keys[key_id] = key
+        else:
+            contents.damage = "an unreadable input key"
+    return keys
 
 
 def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
@@ -692,43 +737,39 @@ def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
 
 
 def _salvage(path: Path) -> _Contents:
-    """Read what can still be read of a damaged journal, key by key."""
+    """Read what can still be read of a damaged journal, key by key.
+
+    Each key's rows are read from the oldest until an error, then from the
+    newest back until an error: one damaged region loses only itself.
+    """
     contents = _Contents()
     try:
-        connection = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, isolation_level=None
-        )
-    except sqlite3.Error as err:
-        contents.damage = str(err)
+        connection = sqlite3.connect(path, isolation_level=None)
+    except Exception as err:  # noqa: BLE001  # see _open_existing
+        contents.damage = _describe(err)
         return contents
     try:
         try:
-            keys = dict(connection.execute("SELECT id, key FROM keys").fetchall())
-        except sqlite3.Error as err:
-            contents.damage = f"no input keys readable: {err}"
+            keys = _read_keys(contents, connection)
+        except Exception as err:  # noqa: BLE001
+            contents.damage = f"no input key readable: {_describe(err)}"
             return contents
         for table, target in (
             ("readings", contents.series),
             ("set_aside", contents.set_aside),
         ):
             for key_id, key in keys.items():
-                try:
-                    rows = connection.execute(
-                        f"SELECT key, second, micro, value FROM {table}"  # noqa: S608
-                        " WHERE key = ? ORDER BY second",
-                        (key_id,),
-                    ).fetchall()
-                except sqlite3.Error:
-                    contents.damage = f"readings of {key} unreadable"
-                    continue
+                rows, cut = _salvage_rows(connection, table, key_id)
+                if cut:
+                    contents.damage = f"some readings of {key} unreadable"
                 _collect(contents, target, key, rows)
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(Exception):
             contents.signal_hashes = {
                 key: hash_
                 for key, hash_ in connection.execute("SELECT key, hash FROM signals")
                 if isinstance(key, str) and isinstance(hash_, str)
             }
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(Exception):
             _read_meta(
                 contents,
                 dict(connection.execute("SELECT name, value FROM meta").fetchall()),
@@ -736,6 +777,30 @@ def _salvage(path: Path) -> _Contents:
     finally:
         connection.close()
     return contents
+
+
+def _salvage_rows(
+    connection: sqlite3.Connection, table: str, key_id: int
+) -> tuple[list[tuple[Any, ...]], bool]:
+    """One key's readable rows, sorted, and whether an error cut some off."""
+    forward: list[tuple[Any, ...]] = []
+    query = (
+        f"SELECT key, second, micro, value, crc FROM {table}"  # noqa: S608
+        " WHERE key = ? ORDER BY second"
+    )
+    try:
+        forward.extend(connection.execute(query, (key_id,)))
+    except Exception:  # noqa: BLE001  # see _open_existing
+        pass
+    else:
+        return forward, False
+    backward: list[tuple[Any, ...]] = []
+    with contextlib.suppress(Exception):
+        for row in connection.execute(f"{query} DESC", (key_id,)):
+            if forward and row[1] <= forward[-1][1]:
+                break
+            backward.append(row)
+    return [*forward, *reversed(backward)], True
 
 
 def _create_replacing(path: Path, contents: _Contents) -> sqlite3.Connection:

@@ -58,9 +58,9 @@ _SAVE_SIGNALS: Final = "integration.saveSignals"
 # installations do not return to Clarify in lockstep after an outage.
 BACKOFF_INITIAL: Final = 1.0
 BACKOFF_MAX: Final = 300.0
-# Answers that waiting will not fix (a proxy, a wrong URL) back off from here.
-REFUSED_BACKOFF_INITIAL: Final = 30.0
-# After this many such answers in a row the user is told, in a repair issue.
+# After this many answers in a row that are not Clarify's (a proxy's page, a
+# wrong URL, an unknown error) the user is told, in a repair issue. They back
+# off like any failure: a single garbled reply is no reason to wait long.
 REFUSALS_BEFORE_REPAIR: Final = 3
 # A 413 halves the frame size down to this; smaller frames would not help.
 MIN_FRAME_BYTES: Final = 16 * 1024
@@ -78,6 +78,7 @@ class Sender:
         hass: HomeAssistant,
         entry: ClarifyConfigEntry,
         client: ClarifyClient,
+        *,
         buffer: SampleBuffer,
         journal: Journal,
         metadata: SignalMetadataQueue,
@@ -211,7 +212,8 @@ class Sender:
             if not await self._async_turn(_SAVE_SIGNALS, final):
                 return
             await self._async_save_metadata()
-        while True:
+        # Nothing is in flight here, so the buffer's count is what waits.
+        while len(self.buffer):
             if not await self._async_turn(_INSERT, final):
                 return
             if (frame := self._take_frame()) is None:
@@ -394,7 +396,7 @@ class Sender:
                     "count": str(self._refusals),
                 },
             )
-        self._async_backoff(REFUSED_BACKOFF_INITIAL, None)
+        self._async_backoff(BACKOFF_INITIAL, err.retry_after)
 
     @callback
     def _async_backoff(self, initial: float, retry_after: float | None) -> None:

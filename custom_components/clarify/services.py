@@ -16,6 +16,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .entry import ClarifyConfigEntry
@@ -56,7 +57,7 @@ async def _async_flush(call: ServiceCall) -> None:
 async def _async_resend_rejected(call: ServiceCall) -> ServiceResponse:
     """Send readings Clarify refused again, after the cause was fixed."""
     keys: list[str] | None = call.data.get(ATTR_INPUT_KEYS)
-    resent = {
+    resent: dict[str, JsonValueType] = {
         entry.entry_id: await entry.runtime_data.exporter.async_resend_set_aside(keys)
         for entry in _entries(call)
     }

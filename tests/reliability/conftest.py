@@ -19,8 +19,11 @@ class ScenarioReport:
     scenario: str
     produced: int = 0
     delivered: int = 0
-    expected_dropped: int = 0
+    # Refused by Clarify and kept for a resend.
+    set_aside: int = 0
+    # Dropped, oldest first, by a full buffer.
     dropped: int = 0
+    lost: int = 0
     requests: int = 0
     peak_buffer: int = 0
 

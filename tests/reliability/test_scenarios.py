@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from homeassistant import loader
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from custom_components.clarify.const import CONF_BUFFER_CAPACITY, DOMAIN
 from tests.common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
@@ -65,7 +66,10 @@ def _finish(
     report.produced = report.produced or _count(expected)
     report.delivered = _count(stored)
     report.requests = len(emulator.requests)
+    # Whatever was neither delivered, nor kept aside, nor dropped at the cap.
+    report.lost = report.produced - report.delivered - report.set_aside - report.dropped
     assert stored == expected
+    assert report.lost == 0
     assert emulator.rate_limit_violations() == 0
 
 
@@ -125,13 +129,14 @@ async def test_restart_with_clarify_down(
         report.peak_buffer = _count(expected)
         await first.async_stop()
     assert stored_points(emulator, integration) == {}
-    saved = orjson.loads((tmp_path / ".storage" / f"clarify.{entry_id}").read_bytes())
-    assert saved["key"] == f"clarify.{entry_id}"
+    assert (tmp_path / ".storage" / f"clarify.{entry_id}.db").stat().st_size > 0
 
     emulator.clear_faults()
     async with async_test_home_assistant(config_dir=str(tmp_path)) as second:
         second.data.pop(loader.DATA_CUSTOM_COMPONENTS)
         await setup_entry(second, entry())
+        # Restored readings go out at setup, without waiting for the interval.
+        await second.async_block_till_done(wait_background_tasks=True)
         freezer.tick(timedelta(seconds=60))
         async_fire_time_changed(second)
         await second.async_block_till_done(wait_background_tasks=True)
@@ -213,10 +218,16 @@ async def test_poisoned_series(
     await sim.run(120, step=1)
     poisoned = {e: expected.pop(e) for e in ("sensor.tank_7", "sensor.tank_21")}
     report.produced = _count(expected) + _count(poisoned)
-    report.expected_dropped = _count(poisoned)
-    status = entry.runtime_data.exporter.status
-    report.dropped = sum(status.rejected_readings.values())
-    assert status.rejected_readings == dict.fromkeys(poisoned, 20)
+    # Set aside, not dropped: counted, and each series in a repair issue.
+    refused = hass.states.get("sensor.clarify_refused_readings")
+    report.set_aside = int(refused.state)
+    assert report.set_aside == _count(poisoned)
+    for key in poisoned:
+        issue = ir.async_get(hass).async_get_issue(
+            DOMAIN, f"{entry.entry_id}_series_rejected_{key}"
+        )
+        assert issue is not None
+        assert issue.translation_placeholders["count"] == "20"
     _finish(report, emulator, integration, expected)
 
 
@@ -285,7 +296,6 @@ async def test_overflow(
         assert len(buffer) <= capacity
     produced = _count(expected)
     report.produced = produced
-    report.expected_dropped = produced - capacity
     report.dropped = buffer.dropped
     assert buffer.dropped == produced - capacity
     # The dropped ones are exactly the oldest.
@@ -295,3 +305,110 @@ async def test_overflow(
     emulator.clear_faults()
     await sim.run(300, step=1)
     _finish(report, emulator, integration, expected)
+
+
+async def test_answers_that_are_not_about_the_data(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    report: ScenarioReport,
+) -> None:
+    """Proxy pages, 413, client-bug and unknown codes, replies that are not Clarify's.
+
+    None of them says anything about the data: mixed with healthy traffic,
+    every reading arrives and none is set aside. A run of them in a row is
+    reported in a repair issue, which goes once Clarify answers again.
+    """
+    entities = [f"sensor.meter_{i}" for i in range(40)]
+    entry = make_entry(
+        emulator, integration, [mapping(e) for e in entities], flush_interval=10
+    )
+    await setup_entry(hass, entry)
+    buffer = entry.runtime_data.exporter.buffer
+    rng = random.Random(20261202)
+    faults = [
+        lambda: Fault("proxy", status=400),
+        lambda: Fault("proxy", status=502),
+        lambda: Fault("http", status=400),
+        lambda: Fault("http", status=404),
+        lambda: Fault("http", status=405),
+        lambda: Fault("http", status=422),
+        lambda: Fault("http", status=413),
+        lambda: Fault(
+            "rpc", code=rng.choice((-32600, -32601, -32700, -32002, -32099, 7))
+        ),
+        lambda: Fault("malformed"),
+        lambda: Fault("not_rpc"),
+        lambda: Fault("wrong_id"),
+    ]
+    emulator.fail_at_random(
+        lambda path, method: rng.choice(faults)() if rng.random() < 0.3 else None
+    )
+    expected: Readings = {}
+    for second in range(1200):
+        if second % 5 == 0:
+            await _produce(sim, expected, entities, float(second))
+        await sim.advance(1)
+        report.peak_buffer = max(report.peak_buffer, len(buffer))
+    # Then a proxy that refuses everything for a while: the user is told.
+    issue_id = f"{entry.entry_id}_requests_refused"
+    emulator.fail_at_random(lambda path, method: Fault("proxy", status=400))
+    for second in range(300):
+        if second % 5 == 0:
+            await _produce(sim, expected, entities, float(second))
+        await sim.advance(1)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert "400" in issue.translation_placeholders["reason"]
+    emulator.fail_at_random(None)
+    await sim.run(400, step=1)
+    _finish(report, emulator, integration, expected)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get("sensor.clarify_refused_readings").state == "0"
+    statuses = {r.http_status for r in emulator.requests}
+    assert {400, 404, 405, 413, 422, 502} <= statuses
+    codes = {r.error_code for r in emulator.requests}
+    assert {-32600, -32601, -32700} <= codes
+
+
+async def test_refused_series_sent_again_after_its_key_changes(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    report: ScenarioReport,
+) -> None:
+    """Clarify refuses one series; the user gives it a new key and resends: 0 lost."""
+    entities = [f"sensor.valve_{i}" for i in range(12)]
+    entry = make_entry(emulator, integration, [mapping(e) for e in entities])
+    await setup_entry(hass, entry)
+    emulator.reject_series("sensor.valve_3")
+    expected: Readings = {}
+    for round_ in range(20):
+        await _produce(sim, expected, entities, float(round_))
+        await sim.run(15, step=1)
+    await sim.run(120, step=1)
+    assert int(hass.states.get("sensor.clarify_refused_readings").state) == 20
+
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            **entry.options,
+            "entities": [
+                mapping(e, "valve-3" if e == "sensor.valve_3" else None)
+                for e in entities
+            ],
+        },
+    )
+    await hass.async_block_till_done()
+    for round_ in range(20, 25):
+        await _produce(sim, expected, entities, float(round_))
+        await sim.run(15, step=1)
+    await hass.services.async_call(DOMAIN, "resend_rejected", {}, blocking=True)
+    await sim.run(120, step=1)
+    # Everything the entity produced, before and after, is under its new key.
+    expected["valve-3"] = expected.pop("sensor.valve_3")
+    report.produced = _count(expected)
+    _finish(report, emulator, integration, expected)
+    assert hass.states.get("sensor.clarify_refused_readings").state == "0"
