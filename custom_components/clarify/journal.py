@@ -788,11 +788,12 @@ def _salvage_rows(
         f"SELECT key, second, micro, value, crc FROM {table}"  # noqa: S608
         " WHERE key = ? ORDER BY second"
     )
+    cut = False
     try:
         forward.extend(connection.execute(query, (key_id,)))
     except Exception:  # noqa: BLE001  # see _open_existing
-        pass
-    else:
+        cut = True
+    if not cut:
         return forward, False
     backward: list[tuple[Any, ...]] = []
     with contextlib.suppress(Exception):
