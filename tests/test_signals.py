@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 import math
 import re
 from typing import Any
@@ -11,6 +12,7 @@ from hypothesis import given, strategies as st
 import pytest
 
 from homeassistant.core import State
+from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.signals import (
     Conversion,
@@ -18,6 +20,7 @@ from custom_components.clarify.signals import (
     default_input_key,
     is_valid_input_key,
     metadata_hash,
+    reading_time_us,
     signal_metadata,
 )
 
@@ -844,3 +847,50 @@ def assert_valid_signal_save(metadata: dict[str, Any], conversion: Conversion) -
         assert 1 <= len(label) <= 128
     if conversion.kind == "numeric":
         assert metadata["enumValues"] == {}
+
+
+# ---------------------------------------------------------------- reading time
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@given(
+    # Hypothesis takes naive bounds and adds the time zone itself.
+    st.datetimes(
+        min_value=datetime(1970, 1, 1),  # noqa: DTZ001
+        max_value=datetime(2200, 12, 31),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    )
+)
+def test_reading_time_is_the_datetime_to_the_microsecond(moment: datetime) -> None:
+    """A state built from a datetime (restored, or set with a time)."""
+    state = State("sensor.a", "1", last_updated=moment)
+    assert reading_time_us(state) == (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+@given(st.floats(min_value=0, max_value=7_000_000_000, allow_nan=False))
+def test_reading_time_of_a_state_set_now(timestamp: float) -> None:
+    """A state set now: Home Assistant derives the datetime from time.time()."""
+    moment = dt_util.utc_from_timestamp(timestamp)
+    state = State(
+        "sensor.a", "1", last_updated=moment, last_updated_timestamp=timestamp
+    )
+    assert reading_time_us(state) == (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def test_scaling_the_float_would_be_wrong() -> None:
+    """Why the datetime decides: the float product is a microsecond off."""
+    timestamp = 1_764_648_000.000_007_5  # microsecond 7 or 8 by rounding
+    moment = dt_util.utc_from_timestamp(timestamp)
+    state = State(
+        "sensor.a", "1", last_updated=moment, last_updated_timestamp=timestamp
+    )
+    exact = (moment - _EPOCH) // timedelta(microseconds=1)
+    assert reading_time_us(state) == exact
+    wrong = [
+        t
+        for t in (timestamp + k * 1e-7 for k in range(-50, 50))
+        if round(t * 1_000_000)
+        != (dt_util.utc_from_timestamp(t) - _EPOCH) // timedelta(microseconds=1)
+    ]
+    assert wrong, "the float product agrees everywhere here: pick another time"
