@@ -14,6 +14,7 @@ stops them, applies changed options, and offers one view of their state.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection
 from datetime import datetime
 import logging
@@ -100,6 +101,10 @@ class ClarifyExporter:
     @callback
     def async_start(self) -> None:
         """Start listening, journalling and sending."""
+        if self.hass.is_stopping:
+            # Set up while Home Assistant stops (a reload that came late): the
+            # stop event is gone, so nothing would end what starts here.
+            return
         if self._damage is not None:
             self._async_report_damage(self._damage)
         self.journal.on_failure = self._async_journal_failure
@@ -122,14 +127,18 @@ class ClarifyExporter:
         if self._stopped:
             return
         self._stopped = True
-        self.listener.async_untrack()
         for unsub in (self._unsub_interval, self._unsub_stop):
             if unsub is not None:
                 unsub()
         self._unsub_interval = self._unsub_stop = None
         try:
+            # State changes already handed to the event loop get their turn
+            # before the last send, and those that come during it after.
+            await asyncio.sleep(0)
             await self.sender.async_stop()
+            await asyncio.sleep(0)
         finally:
+            self.listener.async_untrack()
             # Whatever is still unsent (in flight included) waits on disk.
             await self.journal.async_close()
 

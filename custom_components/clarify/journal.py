@@ -878,7 +878,7 @@ def _migrate_legacy(
         for readings in saved:
             # Readings journalled since are newer: the saved ones never replace them.
             connection.executemany(
-                "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?)",
                 database.rows(readings),
             )
             contents.series[readings.key] = _merged(
