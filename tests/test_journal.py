@@ -8,6 +8,7 @@ The real thing (SIGKILL of a real server) is in the end-to-end stage.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 import shutil
@@ -139,7 +140,10 @@ async def test_the_journal_is_written_within_the_interval(
     at = sim.set_state("sensor.meter_0", "42.5")
     await hass.async_block_till_done()
     await sim.advance(WRITE_INTERVAL)
-    with sqlite3.connect(_journal(Path(hass.config.config_dir))) as connection:
+    with (
+        closing(sqlite3.connect(_journal(Path(hass.config.config_dir)))) as connection,
+        connection,
+    ):
         rows = connection.execute(
             "SELECT second, micro, value FROM readings"
         ).fetchall()
@@ -159,7 +163,10 @@ async def test_confirmed_readings_leave_the_journal(
     await sim.advance(60)
     await sim.advance(WRITE_INTERVAL)
     assert len(stored_points(emulator, integration)) == len(ENTITIES)
-    with sqlite3.connect(_journal(Path(hass.config.config_dir))) as connection:
+    with (
+        closing(sqlite3.connect(_journal(Path(hass.config.config_dir)))) as connection,
+        connection,
+    ):
         assert connection.execute("SELECT count(*) FROM readings").fetchone() == (0,)
 
 
@@ -194,10 +201,10 @@ async def test_a_damaged_journal_never_fails_setup(
         case "truncated":
             path.write_bytes(original[: len(original) // 2])
         case "newer_version":
-            with sqlite3.connect(path) as connection:
+            with closing(sqlite3.connect(path)) as connection, connection:
                 connection.execute("PRAGMA user_version = 99")
         case "bad_row":
-            with sqlite3.connect(path) as connection:
+            with closing(sqlite3.connect(path)) as connection, connection:
                 connection.execute(
                     "UPDATE readings SET value = value + 1 WHERE (key, second) IN"
                     " (SELECT key, second FROM readings LIMIT 1)"
