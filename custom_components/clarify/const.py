@@ -20,6 +20,12 @@ CONF_CREDENTIALS_FILE: Final = "credentials_file"
 
 # Config entry options.
 CONF_ENTITIES: Final = "entities"
+# Targets (areas, floors, labels, devices), domains, entities left out of them,
+# and whether target matches are limited to entities whose states are numbers.
+CONF_TARGETS: Final = "targets"
+CONF_DOMAINS: Final = "domains"
+CONF_EXCLUDE: Final = "exclude"
+CONF_NUMERIC_ONLY: Final = "numeric_only"
 CONF_FLUSH_INTERVAL: Final = "flush_interval"
 CONF_BUFFER_CAPACITY: Final = "buffer_capacity"
 # One mapping of CONF_ENTITIES: the entity (registry id, or entity ID for an
@@ -27,6 +33,8 @@ CONF_BUFFER_CAPACITY: Final = "buffer_capacity"
 CONF_ENTITY: Final = "entity"
 CONF_INPUT_KEY: Final = "input_key"
 CONF_ATTRIBUTE: Final = "attribute"
+# Further signals of one entity: attribute -> input key.
+CONF_ATTRIBUTES: Final = "attributes"
 
 DEFAULT_FLUSH_INTERVAL: Final = 60
 # A day of 1,000 entities at one reading a minute; about 20 bytes a reading.

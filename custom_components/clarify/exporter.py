@@ -22,13 +22,13 @@ from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_time_interval
 
 from .api import ClarifyClient
 from .buffer import SampleBuffer
 from .entry import ClarifyConfigEntry, ClarifyOptions
 from .issues import (
+    ISSUE_ENTITY_MISSING,
     ISSUE_JOURNAL_DAMAGED,
     ISSUE_JOURNAL_UNWRITABLE,
     ISSUE_READINGS_DROPPED,
@@ -38,6 +38,7 @@ from .issues import (
 from .journal import Journal, JournalDamage, Restored
 from .listener import EntityListener
 from .metadata import SignalMetadataQueue
+from .selection import Selection
 from .sender import Sender
 from .status import ExporterStatus, SetAsideSeries
 
@@ -87,8 +88,12 @@ class ClarifyExporter:
             self.buffer,
             self.metadata,
             self.status,
-            self.sender.async_request_send,
+            keys=dict(restored.input_keys),
+            on_backlog=self.sender.async_request_send,
+            on_selection=self._async_selection,
         )
+        self.sender.prepare_metadata = self.listener.async_prepare_metadata
+        self._missing: set[str] = set()
         self._damage = restored.damage
         self._unsub_interval: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
@@ -189,8 +194,11 @@ class ClarifyExporter:
         whose input key changed since go to its new key.
         """
         chosen = [key for key in self.status.set_aside if keys is None or key in keys]
+        # The key each entity's state (or first signal) feeds now.
         current = {
-            mapping.entity: mapping.input_key for mapping in self._options.mappings
+            plan.entity: plan.signals[0].input_key
+            for plan in self.listener.plans()
+            if plan.signals
         }
         rekey = {
             key: current.get(self.status.set_aside[key].entity or "", key)
@@ -218,12 +226,27 @@ class ClarifyExporter:
 
         The name is the entity ID, or the key itself when no entity feeds it.
         """
-        registry = er.async_get(self.hass)
-        for mapping in self._options.mappings:
-            if mapping.input_key == key:
-                shown = er.async_resolve_entity_id(registry, mapping.entity) or key
-                return mapping.entity, shown
+        if (plan := self.listener.entity_of(key)) is not None:
+            return plan.entity, plan.entity_id
         return None, key
+
+    @callback
+    def _async_selection(self, selection: Selection) -> None:
+        """Remember new input keys; report picked entities that are gone."""
+        if selection.new_keys:
+            self.journal.async_input_keys(self.listener.keys)
+        missing = {mapping.entity: mapping for mapping in selection.missing}
+        for entity in self._missing - missing.keys():
+            self.issues.async_clear(f"{ISSUE_ENTITY_MISSING}_{entity}")
+        for entity, mapping in missing.items():
+            self.issues.async_raise(
+                f"{ISSUE_ENTITY_MISSING}_{entity}",
+                ISSUE_ENTITY_MISSING,
+                {"title": self.entry.title, "input_key": mapping.input_key},
+                fixable=True,
+                data={"entry_id": self.entry.entry_id, "entity": entity},
+            )
+        self._missing = set(missing)
 
     @callback
     def _async_report_damage(self, damage: JournalDamage) -> None:

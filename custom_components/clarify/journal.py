@@ -166,6 +166,8 @@ class Restored:
     buffer: SampleBuffer
     signal_hashes: dict[str, str] = field(default_factory=dict)
     set_aside: dict[str, SetAside] = field(default_factory=dict)
+    # Input keys given to entities matched by a target, by registry id.
+    input_keys: dict[str, str] = field(default_factory=dict)
     damage: JournalDamage | None = None
 
 
@@ -262,6 +264,11 @@ class Journal:
     def async_signal_hashes(self, hashes: dict[str, str]) -> None:
         """Remember the metadata Clarify confirmed, per input key."""
         self._log(("signals", dict(hashes)))
+
+    @callback
+    def async_input_keys(self, keys: dict[str, str]) -> None:
+        """Remember the input keys given to entities matched by a target."""
+        self._log(("meta", ("input_keys", dict(keys))))
 
     def _log(self, op: tuple[str, Any]) -> None:
         # What the buffer logged so far happened before `op`.
@@ -418,6 +425,8 @@ class _Database:
                             Readings(key, array("q", [time_us]), array("d", [value]))
                         ),
                     )
+            elif kind == "meta":
+                _put_meta(connection, *payload)
             elif kind == "signals":
                 connection.executemany(
                     "INSERT OR REPLACE INTO signals VALUES (?, ?)", payload.items()
@@ -552,6 +561,7 @@ class _Contents:
     set_aside: dict[str, Readings] = field(default_factory=dict)
     signal_hashes: dict[str, str] = field(default_factory=dict)
     notes: dict[str, list[str | None]] = field(default_factory=dict)
+    input_keys: dict[str, str] = field(default_factory=dict)
     dropped: int = 0
     dropped_by_key: dict[str, int] = field(default_factory=dict)
     # Rows that could not be read or made no sense; None when none were lost.
@@ -588,6 +598,7 @@ def _open(
             key: SetAside(len(readings.times), *_note(contents.notes.get(key)))
             for key, readings in contents.set_aside.items()
         },
+        input_keys=contents.input_keys,
         damage=damage,
     )
     return connection, restored, contents.notes
@@ -712,9 +723,16 @@ def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
     try:
         dropped = orjson.loads(meta.get("dropped", b"{}"))
         notes = orjson.loads(meta.get("set_aside", b"{}"))
+        input_keys = orjson.loads(meta.get("input_keys", b"{}"))
     except (orjson.JSONDecodeError, TypeError):
         contents.damage = "unreadable counters"
         return
+    if isinstance(input_keys, dict):
+        contents.input_keys = {
+            entity: key
+            for entity, key in input_keys.items()
+            if isinstance(entity, str) and isinstance(key, str)
+        }
     if isinstance(dropped, dict):
         total = dropped.get("total", 0)
         by_key = dropped.get("by_key", {})
@@ -826,6 +844,7 @@ def _create_replacing(path: Path, contents: _Contents) -> sqlite3.Connection:
             contents.signal_hashes.items(),
         )
         _put_meta(connection, "set_aside", contents.notes)
+        _put_meta(connection, "input_keys", contents.input_keys)
         _put_meta(
             connection,
             "dropped",

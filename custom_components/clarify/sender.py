@@ -23,7 +23,7 @@ What an answer does to the readings in the request:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import logging
 import random
 from typing import Any, Final
@@ -114,6 +114,8 @@ class Sender:
         self._metadata_batch = 500
         self._stopped = False
         self._crashed = False
+        # Builds the metadata of signals that changed, before it is sent.
+        self.prepare_metadata: Callable[[], Awaitable[None]] = _nothing_to_prepare
 
     @property
     def suspects(self) -> list[tuple[str, ...]]:
@@ -208,6 +210,8 @@ class Sender:
         waits in the journal, and stopping Home Assistant never waits for it.
         """
         loop_time = self.hass.loop.time
+        if not final:
+            await self.prepare_metadata()
         if len(self.metadata) and loop_time() >= self._metadata_due_at and not final:
             if not await self._async_turn(_SAVE_SIGNALS, final):
                 return
@@ -345,6 +349,12 @@ class Sender:
                     "count": str(series.count),
                     "reason": reason,
                 },
+                fixable=True,
+                data={
+                    "entry_id": self.entry.entry_id,
+                    "kind": ISSUE_SERIES_REJECTED,
+                    "input_key": key,
+                },
             )
 
     @callback
@@ -441,3 +451,7 @@ class Sender:
         finally:
             self._request_done(_SAVE_SIGNALS)
         self.journal.async_signal_hashes(self.metadata.settled(sent))
+
+
+async def _nothing_to_prepare() -> None:
+    """The default of `Sender.prepare_metadata`: metadata is offered directly."""
