@@ -371,3 +371,19 @@ async def test_an_entity_a_target_matches_can_be_given_its_own_key(
     assert entry.options[CONF_ENTITIES] == [
         {CONF_ENTITY: _power_id(hass), CONF_INPUT_KEY: "main-power"}
     ]
+
+
+async def test_targets_of_an_entry_that_is_not_running(
+    hass: HomeAssistant, entry: MockConfigEntry
+) -> None:
+    """The options can be changed while the entry is unloaded."""
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    result = await _open(hass, entry, "targets")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_DOMAINS: ["climate"], CONF_NUMERIC_ONLY: False}
+    )
+    assert result["description_placeholders"]["matched"] == "1"
+    result = await hass.config_entries.options.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_DOMAINS] == ["climate"]
+    assert entry.options[CONF_NUMERIC_ONLY] is False

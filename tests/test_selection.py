@@ -508,3 +508,85 @@ def _flows(hass: HomeAssistant) -> RepairsFlowManager:
     manager = repairs_flow_manager(hass)
     assert manager is not None
     return manager
+
+
+async def test_refused_readings_are_sent_again_from_the_repair(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The repair's fix flow sends refused readings again, once fixed."""
+    entry = make_entry(emulator, integration, [mapping("sensor.a", "bad")])
+    await setup_entry(hass, entry)
+    emulator.reject_series("bad", named=True)
+    at = sim.set_state("sensor.a", "1")
+    await sim.advance(60)
+    issue_id = f"{entry.entry_id}_series_rejected_bad"
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    emulator.accept_series("bad")
+    flow = await _start_fix(hass, issue_id)
+    assert flow["step_id"] == "confirm"
+    assert flow["description_placeholders"]["count"] == "1"
+    result = await _flows(hass).async_configure(flow["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await sim.advance(1)
+    assert stored_points(emulator, integration) == {"bad": {at: 1.0}}
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+    # A repair of an entry that stopped running cannot resend.
+    emulator.reject_series("bad", named=True)
+    sim.set_state("sensor.a", "2")
+    await sim.advance(60)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    flow = await _flows(hass).async_init(DOMAIN, data={"issue_id": issue_id})
+    assert flow["type"] is FlowResultType.ABORT
+    assert flow["reason"] == "not_loaded"
+
+
+async def test_a_repair_settled_elsewhere_is_already_fixed(
+    hass: HomeAssistant,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """The entity left the options while the entry was not running."""
+    registry = er.async_get(hass)
+    old = registry.async_get_or_create(
+        "sensor", "demo", "old", suggested_object_id="old"
+    )
+    hass.states.async_set("sensor.other", "1")
+    entry = make_entry(
+        emulator,
+        integration,
+        [mapping(old.id, "old"), mapping("sensor.other", "other")],
+    )
+    registry.async_remove("sensor.old")
+    await setup_entry(hass, entry)
+    issue_id = f"{entry.entry_id}_entity_missing_{old.id}"
+    flow = await _start_fix(hass, issue_id)
+    result = await _flows(hass).async_configure(
+        flow["flow_id"], {"next_step_id": "remap"}
+    )
+    # An entity that is sent already cannot take over.
+    result = await _flows(hass).async_configure(
+        result["flow_id"], {"entity": "sensor.other"}
+    )
+    assert result["errors"] == {"entity": "already_sent"}
+
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_ENTITIES: [mapping("sensor.other", "other")]},
+    )
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    result = await _flows(hass).async_configure(
+        result["flow_id"], {"entity": "sensor.other"}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_fixed"
+    result = await _flows(hass).async_init(DOMAIN, data={"issue_id": issue_id})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_fixed"

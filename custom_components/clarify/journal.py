@@ -57,6 +57,7 @@ WRITE_INTERVAL: Final = 4.0
 SCHEMA_VERSION: Final = 1
 # Shrink the file when this share of its pages is free (after a backlog left).
 _VACUUM_FREE_SHARE: Final = 0.25
+_LOCK_TIMEOUT: Final = 2.0
 # The WAL file is cut back to this size after each checkpoint.
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024
 _US: Final = 1_000_000
@@ -532,7 +533,10 @@ def _valid_readings(key: str, rows: Iterable[tuple[Any, ...]]) -> Readings:
 
 def _connect(path: Path) -> sqlite3.Connection:
     # Autocommit mode: transactions are begun and committed explicitly.
-    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # Waits this long for a lock another program holds (a backup reading it).
+    connection = sqlite3.connect(
+        path, check_same_thread=False, isolation_level=None, timeout=_LOCK_TIMEOUT
+    )
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk (the WAL synced) before it returns.

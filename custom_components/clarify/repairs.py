@@ -163,6 +163,12 @@ class ResendRefusedFlow(_EntryFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> FlowResult:
+        """Start with the confirmation (what comes in here is the issue's data)."""
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> FlowResult:
         """Confirm, then send them again."""
         entry = self._entry()
         if entry is None or entry.state is not ConfigEntryState.LOADED:
@@ -171,5 +177,5 @@ class ResendRefusedFlow(_EntryFlow):
             await entry.runtime_data.exporter.async_resend_set_aside([self._input_key])
             return self.async_create_entry(data={})
         return self.async_show_form(
-            step_id="init", description_placeholders=self._placeholders()
+            step_id="confirm", description_placeholders=self._placeholders()
         )
