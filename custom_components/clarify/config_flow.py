@@ -64,9 +64,12 @@ from .const import (
     CONF_ENTITY,
     CONF_EXCLUDE,
     CONF_FLUSH_INTERVAL,
+    CONF_HEARTBEAT,
     CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
+    CONF_MIN_INTERVAL,
     CONF_NUMERIC_ONLY,
+    CONF_REPORT_UNCHANGED,
     CONF_SECRET,
     CONF_TARGETS,
     CONSOLE_URL,
@@ -75,6 +78,8 @@ from .const import (
     DOMAIN,
     MAX_BUFFER_CAPACITY,
     MAX_FLUSH_INTERVAL,
+    MAX_HEARTBEAT,
+    MAX_MIN_INTERVAL,
     MIN_BUFFER_CAPACITY,
     MIN_FLUSH_INTERVAL,
 )
@@ -567,6 +572,7 @@ class ClarifyOptionsFlow(OptionsFlow):
                     (name, keep.get(name) or _attribute_key(entity_id or key, name))
                     for name in sorted(set(extra))
                 ),
+                int(user_input.get(CONF_MIN_INTERVAL) or 0),
             )
             placeholders[CONF_INPUT_KEY] = key
             if not is_valid_input_key(key):
@@ -600,12 +606,22 @@ class ClarifyOptionsFlow(OptionsFlow):
                         mode=SelectSelectorMode.DROPDOWN,
                     )
                 ),
+                vol.Optional(CONF_MIN_INTERVAL): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0,
+                        max=MAX_MIN_INTERVAL,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
             }
         )
         suggested = user_input or {
             CONF_INPUT_KEY: mapping.input_key,
             CONF_ATTRIBUTE: mapping.attribute or "",
             CONF_ATTRIBUTES: [name for name, _ in mapping.attributes],
+            CONF_MIN_INTERVAL: mapping.min_interval,
         }
         return self.async_show_form(
             step_id="mapping",
@@ -659,6 +675,8 @@ class ClarifyOptionsFlow(OptionsFlow):
             return self._async_save(
                 flush_interval=int(user_input[CONF_FLUSH_INTERVAL]),
                 buffer_capacity=int(user_input[CONF_BUFFER_CAPACITY]),
+                report_unchanged=bool(user_input.get(CONF_REPORT_UNCHANGED, True)),
+                heartbeat=int(user_input.get(CONF_HEARTBEAT, 0)),
             )
         options = self._options()
         schema = vol.Schema(
@@ -684,6 +702,16 @@ class ClarifyOptionsFlow(OptionsFlow):
                         mode=NumberSelectorMode.BOX,
                     )
                 ),
+                vol.Optional(CONF_REPORT_UNCHANGED, default=True): BooleanSelector(),
+                vol.Optional(CONF_HEARTBEAT, default=0): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0,
+                        max=MAX_HEARTBEAT,
+                        step=1,
+                        unit_of_measurement="min",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
             }
         )
         return self.async_show_form(
@@ -693,6 +721,8 @@ class ClarifyOptionsFlow(OptionsFlow):
                 {
                     CONF_FLUSH_INTERVAL: int(options.flush_interval.total_seconds()),
                     CONF_BUFFER_CAPACITY: options.buffer_capacity,
+                    CONF_REPORT_UNCHANGED: options.report_unchanged,
+                    CONF_HEARTBEAT: options.heartbeat,
                 },
             ),
         )

@@ -22,9 +22,12 @@ from .const import (
     CONF_ENTITY,
     CONF_EXCLUDE,
     CONF_FLUSH_INTERVAL,
+    CONF_HEARTBEAT,
     CONF_INPUT_KEY,
     CONF_INTEGRATION_ID,
+    CONF_MIN_INTERVAL,
     CONF_NUMERIC_ONLY,
+    CONF_REPORT_UNCHANGED,
     CONF_SECRET,
     CONF_TARGETS,
     DEFAULT_BUFFER_CAPACITY,
@@ -84,6 +87,8 @@ class EntityMapping:
     input_key: str
     attribute: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+    # At most one reading per this many seconds (0: every one), the last wins.
+    min_interval: int = 0
 
     @classmethod
     def from_option(cls, option: Mapping[str, Any]) -> EntityMapping:
@@ -94,6 +99,7 @@ class EntityMapping:
             input_key=option[CONF_INPUT_KEY],
             attribute=option.get(CONF_ATTRIBUTE) or None,
             attributes=tuple(sorted(extra.items())),
+            min_interval=int(option.get(CONF_MIN_INTERVAL) or 0),
         )
 
     def as_option(self) -> dict[str, Any]:
@@ -106,6 +112,8 @@ class EntityMapping:
             option[CONF_ATTRIBUTE] = self.attribute
         if self.attributes:
             option[CONF_ATTRIBUTES] = dict(self.attributes)
+        if self.min_interval:
+            option[CONF_MIN_INTERVAL] = self.min_interval
         return option
 
     def signals(self) -> list[tuple[str | None, str]]:
@@ -130,6 +138,10 @@ class ClarifyOptions:
     # Registry ids (or entity IDs) a target must not bring in.
     exclude: tuple[str, ...] = ()
     numeric_only: bool = True
+    # Send unchanged states reported by entities with a state class.
+    report_unchanged: bool = True
+    # Re-send unchanged values after this many minutes (0: off).
+    heartbeat: int = 0
 
     @classmethod
     def from_entry(cls, entry: ConfigEntry[Any]) -> ClarifyOptions:
@@ -152,4 +164,6 @@ class ClarifyOptions:
             domains=tuple(options.get(CONF_DOMAINS, ())),
             exclude=tuple(options.get(CONF_EXCLUDE, ())),
             numeric_only=options.get(CONF_NUMERIC_ONLY, True),
+            report_unchanged=options.get(CONF_REPORT_UNCHANGED, True),
+            heartbeat=int(options.get(CONF_HEARTBEAT, 0)),
         )
