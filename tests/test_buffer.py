@@ -1286,3 +1286,25 @@ def test_take_frame_of_chosen_keys() -> None:
     buffer.confirm(frame)
     assert buffer.counts_by_key() == {"b": 1}
     assert buffer.take_frame(keys=["a"]) is None
+
+
+def test_one_reading_per_longer_window_and_the_journal_agrees() -> None:
+    """A key limited to one reading in 10 s keeps the last of each window."""
+    buffer = SampleBuffer()
+    disk = Disk()
+    buffer.set_min_interval("a", 10)
+    for second in (0, 3, 9, 12, 15, 31):
+        buffer.series("a").append(T0 + second * US + 7, float(second))
+        if second == 9:
+            disk.write(buffer)
+    disk.write(buffer)
+    expected = [(T0 + s * US + 7, float(s)) for s in (9, 15, 31)]
+    assert [
+        list(zip(r.times, r.values, strict=True)) for r in buffer.readings()
+    ] == [expected]
+    assert disk.by_key() == {"a": expected}
+    # Back to one a second: readings in one window are all kept again.
+    buffer.set_min_interval("a", 0)
+    buffer.series("a").append(T0 + 32 * US, 32.0)
+    buffer.series("a").append(T0 + 33 * US, 33.0)
+    assert len(buffer) == 5

@@ -211,6 +211,22 @@ class SampleBuffer:
             series = self._ledger.add_series(key)
         return series
 
+    def set_min_interval(self, key: str, seconds: int) -> None:
+        """Keep at most one reading of `key` per `seconds`, the last one appended.
+
+        Windows are whole multiples of `seconds` since the epoch; 0 or 1 means
+        one per second. Applies to readings appended from now on.
+        """
+        series = self.series(key)
+        assert isinstance(series, _Series)
+        window_us = max(1, seconds) * _US
+        if window_us != series.window_us:
+            series.window_us = window_us
+            times = series.times
+            series.window = (
+                times[-1] // window_us if len(times) > series.head else _NOTHING_PENDING
+            )
+
     def __len__(self) -> int:
         """Return the number of readings buffered, in flight included."""
         return self._ledger.count
@@ -777,10 +793,11 @@ class _Series:
         "log_times",
         "log_values",
         "queued",
-        "second",
         "seq",
         "times",
         "values",
+        "window",
+        "window_us",
     )
 
     def __init__(self, ledger: _Ledger, key: str, seq: int) -> None:
@@ -792,9 +809,12 @@ class _Series:
         self.times: array[int] = array("q")
         self.values: array[float] = array("d")
         self.head = 0
-        # The UTC second of the newest pending reading, kept apart so that the
+        # At most one reading per window of this many microseconds is kept,
+        # the last one appended: a second, or longer for a rate-limited key.
+        self.window_us = _US
+        # The window of the newest pending reading, kept apart so that the
         # common append needs no array read (each creates an int).
-        self.second = _NOTHING_PENDING
+        self.window = _NOTHING_PENDING
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
         self.flight_values: array[float] = array("d")
@@ -805,15 +825,15 @@ class _Series:
         self.log_values: array[float] = array("d")
 
     def append(self, time_us: int, value: float) -> None:
-        """Buffer one reading; a later one in the same UTC second replaces it."""
+        """Buffer one reading; a later one in the same window replaces it."""
         self.log_times.append(time_us)
         self.log_values.append(value)
-        second = time_us // _US
-        if second > self.second:
+        window = time_us // self.window_us
+        if window > self.window:
             # The common case: a reading newer than every pending one.
             self.times.append(time_us)
             self.values.append(value)
-            self.second = second
+            self.window = window
             # So only a first pending reading can be older than its queue entry.
             if time_us < self.queued:
                 self.ledger.enqueue(self, time_us)
@@ -821,7 +841,12 @@ class _Series:
             ledger.count += 1
             if ledger.count > ledger.capacity:
                 ledger.shed()
-        elif second == self.second and time_us >= self.times[-1]:
+        elif window == self.window and time_us >= self.times[-1]:
+            replaced = self.times[-1]
+            if replaced // _US != time_us // _US:
+                # A longer window: the journal keeps readings by second, so
+                # the one replaced in another second must go from it too.
+                self.log_drop(replaced, self.values[-1])
             self.times[-1] = time_us
             self.values[-1] = value
         else:
@@ -915,7 +940,7 @@ class _Series:
         if head == len(self.times):
             del self.times[:], self.values[:]
             self.head = 0
-            self.second = _NOTHING_PENDING
+            self.window = _NOTHING_PENDING
         elif head >= _COMPACT_AFTER and 2 * head >= len(self.times):
             del self.times[:head], self.values[:head]
             self.head = 0
@@ -929,7 +954,7 @@ class _Series:
         del self.times[:end], self.values[:end]
         self.head = 0
         if not self.times:
-            self.second = _NOTHING_PENDING
+            self.window = _NOTHING_PENDING
         return self.flight_times, self.flight_values
 
     def discard_flight(self) -> int:
@@ -969,6 +994,6 @@ class _Series:
         self.times = times
         self.values = values
         self.head = 0
-        self.second = times[-1] // _US
+        self.window = times[-1] // self.window_us
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])

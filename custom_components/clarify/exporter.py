@@ -23,9 +23,10 @@ from typing import Any
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util import dt as dt_util
 
 from .api import ClarifyClient
-from .buffer import SampleBuffer
+from .buffer import Readings, SampleBuffer
 from .entry import ClarifyConfigEntry, ClarifyOptions
 from .issues import (
     ISSUE_ENTITY_MISSING,
@@ -39,6 +40,7 @@ from .journal import Journal, JournalDamage, Restored
 from .listener import EntityListener
 from .metadata import SignalMetadataQueue
 from .selection import Selection
+from .rates import RateWatch
 from .sender import Sender
 from .status import ExporterStatus, SetAsideSeries
 
@@ -70,6 +72,7 @@ class ClarifyExporter:
         )
         self.issues = EntryIssues(hass, entry.entry_id)
         self.metadata = SignalMetadataQueue(restored.signal_hashes)
+        self.rates = RateWatch()
         self._options = ClarifyOptions.from_entry(entry)
         self.sender = Sender(
             hass,
@@ -91,6 +94,9 @@ class ClarifyExporter:
             keys=dict(restored.input_keys),
             on_backlog=self.sender.async_request_send,
             on_selection=self._async_selection,
+            create_task=lambda coro, name: entry.async_create_background_task(
+                hass, coro, name
+            ),
         )
         self.sender.prepare_metadata = self.listener.async_prepare_metadata
         self._missing: set[str] = set()
@@ -113,6 +119,7 @@ class ClarifyExporter:
         if self._damage is not None:
             self._async_report_damage(self._damage)
         self.journal.on_failure = self._async_journal_failure
+        self.sender.on_delivered = self._async_count
         self.journal.async_start(
             lambda coro, name: self.entry.async_create_background_task(
                 self.hass, coro, name
@@ -280,6 +287,10 @@ class ClarifyExporter:
         )
 
     @callback
+    def _async_count(self, appended: list[Readings]) -> None:
+        self.rates.add(_minute(), appended)
+
+    @callback
     def _async_check_dropped(self) -> None:
         """Report readings the full buffer dropped: once per episode, in a repair."""
         dropped = self.buffer.dropped
@@ -327,6 +338,8 @@ class ClarifyExporter:
                 for key, series in sorted(status.set_aside.items())
             },
             "metadata_waiting": self.metadata.waiting(),
+            # Clarify asks for at most one reading a minute on average.
+            "above_one_reading_a_minute": self.rates.above_one_a_minute(_minute()),
             "suspected_keys": self.sender.suspects,
             "max_request_bytes": self.sender.max_frame_bytes,
             "status": {
@@ -341,3 +354,8 @@ class ClarifyExporter:
                 "auth_failed": status.auth_failed,
             },
         }
+
+
+def _minute() -> int:
+    """The current minute, counted from the epoch."""
+    return int(dt_util.utcnow().timestamp() // 60)

@@ -12,16 +12,23 @@ slices, when the sender asks (`async_prepare_metadata`), never here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 import logging
 from typing import Any, Final
 
-from homeassistant.const import ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.const import (
+    ATTR_FRIENDLY_NAME,
+    ATTR_UNIT_OF_MEASUREMENT,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+)
 from homeassistant.core import (
     CALLBACK_TYPE,
     Event,
     EventStateChangedData,
+    EventStateReportedData,
     HomeAssistant,
     State,
     callback,
@@ -36,16 +43,21 @@ from homeassistant.helpers import (
 from homeassistant.helpers.event import (
     async_track_state_added_domain,
     async_track_state_change_event,
+    async_track_state_report_event,
+    async_track_time_interval,
 )
+from homeassistant.util import dt as dt_util
 
-from .buffer import SampleBuffer
+from .buffer import SampleBuffer, datetime_to_us
 from .entry import ClarifyOptions
 from .metadata import SignalMetadataQueue
 from .selection import EntityPlan, Selection, resolve
 from .signals import (
     SignalContext,
     conversion_for,
+    gap_detection,
     reading_time_us,
+    reported_time_us,
     sends_numbers,
     signal_metadata,
 )
@@ -60,6 +72,11 @@ EAGER_SEND_READINGS: Final = 50_000
 METADATA_SLICE: Final = 100
 # State attributes that are part of a signal's metadata.
 _METADATA_ATTRIBUTES: Final = (ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT, "options")
+_ATTR_STATE_CLASS: Final = "state_class"
+# How often steady entities are looked at for the heartbeat.
+HEARTBEAT_CHECK: Final = timedelta(seconds=30)
+# Entities looked at for the heartbeat before the loop gets a turn.
+HEARTBEAT_SLICE: Final = 1000
 
 type Converter = Callable[[State], float | None]
 
@@ -82,6 +99,8 @@ class _Tracked:
     plan: EntityPlan
     signals: list[_Signal] = field(default_factory=list)
     decided: bool = False
+    # Its unchanged states are sent too (it has a state class).
+    reports: bool = False
 
 
 class EntityListener:
@@ -97,6 +116,7 @@ class EntityListener:
         keys: dict[str, str],
         on_backlog: CALLBACK_TYPE,
         on_selection: Callable[[Selection], None],
+        create_task: Callable[[Coroutine[Any, Any, None], str], asyncio.Task[None]],
     ) -> None:
         """Bind to the buffer it feeds; nothing is tracked until `async_track`.
 
@@ -111,9 +131,15 @@ class EntityListener:
         self.keys = keys
         self._on_backlog = on_backlog
         self._on_selection = on_selection
+        self._create_task = create_task
         self._options: ClarifyOptions | None = None
         self._tracked: dict[str, _Tracked] = {}
         self._unsub_state: CALLBACK_TYPE | None = None
+        self._unsub_reports: CALLBACK_TYPE | None = None
+        self._unsub_heartbeat: CALLBACK_TYPE | None = None
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        # Per entity ID: when the heartbeat last re-sent its value (timestamp).
+        self._heartbeat_sent: dict[str, float] = {}
         self._unsub_domains: CALLBACK_TYPE | None = None
         self._unsub_registries: list[CALLBACK_TYPE] = []
         # Entity IDs whose signals' metadata must be looked at again.
@@ -134,10 +160,17 @@ class EntityListener:
     @callback
     def async_track(self, options: ClarifyOptions) -> None:
         """Follow the entities the options select, and what they will select."""
-        changed_domains = (
-            self._options is None or options.domains != self._options.domains
-        )
+        previous = self._options
+        changed_domains = previous is None or options.domains != previous.domains
         self._options = options
+        if previous is not None and (
+            options.heartbeat != previous.heartbeat
+            or options.report_unchanged != previous.report_unchanged
+        ):
+            # The gap detection in every signal's metadata follows the heartbeat.
+            self._metadata_due.update(self._tracked)
+            self._tracked = {}
+        self._async_schedule_heartbeat(options.heartbeat)
         self._async_follow_registries()
         if changed_domains:
             if self._unsub_domains is not None:
@@ -173,6 +206,8 @@ class EntityListener:
         self._on_selection(selection)
 
     def _new_tracked(self, plan: EntityPlan) -> _Tracked:
+        for signal in plan.signals:
+            self.buffer.set_min_interval(signal.input_key, plan.min_interval)
         tracked = _Tracked(
             plan,
             [
@@ -198,6 +233,9 @@ class EntityListener:
         tracked.decided = True
         assert self._options is not None
         entity_id = tracked.plan.entity_id
+        tracked.reports = self._options.report_unchanged and bool(
+            state.attributes.get(_ATTR_STATE_CLASS)
+        )
         if (
             not tracked.plan.picked
             and self._options.numeric_only
@@ -215,8 +253,9 @@ class EntityListener:
         # Subscribe anew before letting go of the old subscription: a state
         # change already fired but not yet dispatched reaches the new one. The
         # other order would drop it with Home Assistant's last listener.
-        previous = self._unsub_state
+        previous = (self._unsub_state, self._unsub_reports)
         self._tracked = tracked
+        assert self._options is not None
         self._unsub_state = (
             async_track_state_change_event(
                 self.hass, list(tracked), self._async_state_changed
@@ -224,16 +263,34 @@ class EntityListener:
             if tracked
             else None
         )
-        if previous is not None:
-            previous()
+        self._unsub_reports = (
+            async_track_state_report_event(
+                self.hass, list(tracked), self._async_state_reported
+            )
+            if tracked and self._options.report_unchanged
+            else None
+        )
+        for unsub in previous:
+            if unsub is not None:
+                unsub()
 
     @callback
     def async_untrack(self) -> None:
         """Stop listening to anything."""
-        for unsub in (self._unsub_state, self._unsub_domains, *self._unsub_registries):
+        for unsub in (
+            self._unsub_state,
+            self._unsub_reports,
+            self._unsub_domains,
+            self._unsub_heartbeat,
+            *self._unsub_registries,
+        ):
             if unsub is not None:
                 unsub()
-        self._unsub_state = self._unsub_domains = None
+        self._unsub_state = self._unsub_reports = self._unsub_domains = None
+        self._unsub_heartbeat = None
+        if self._heartbeat_task is not None:
+            self._heartbeat_task.cancel()
+            self._heartbeat_task = None
         self._unsub_registries = []
         self._tracked = {}
 
@@ -294,6 +351,78 @@ class EntityListener:
         if self._appended >= EAGER_SEND_READINGS:
             self._appended = 0
             self._on_backlog()
+
+    @callback
+    def _async_state_reported(self, event: Event[EventStateReportedData]) -> None:
+        """An unchanged state written again: a reading, for entities that report."""
+        data = event.data
+        tracked = self._tracked.get(data["entity_id"])
+        if (
+            tracked is None
+            or not tracked.reports
+            or (state := data["new_state"]) is None
+        ):
+            return
+        time_us = reported_time_us(state)
+        for signal in tracked.signals:
+            assert signal.convert is not None
+            if (value := signal.convert(state)) is not None:
+                signal.append(time_us, value)
+
+    # ------------------------------------------------------------ heartbeat
+
+    @callback
+    def _async_schedule_heartbeat(self, minutes: int) -> None:
+        if self._unsub_heartbeat is not None:
+            self._unsub_heartbeat()
+            self._unsub_heartbeat = None
+        if minutes > 0:
+            self._unsub_heartbeat = async_track_time_interval(
+                self.hass,
+                self._async_heartbeat_due,
+                HEARTBEAT_CHECK,
+                name="Clarify heartbeat",
+            )
+
+    @callback
+    def _async_heartbeat_due(self, now: Any) -> None:
+        if self._heartbeat_task is None or self._heartbeat_task.done():
+            self._heartbeat_task = self._create_task(
+                self._async_heartbeat(), "Clarify heartbeat"
+            )
+
+    async def _async_heartbeat(self) -> None:
+        """Send again the value of every entity that has been steady too long.
+
+        Only available entities: an entity that is unavailable or unknown
+        sends nothing, so Clarify shows the gap for what it is.
+        """
+        assert self._options is not None
+        now = dt_util.utcnow()
+        now_us = datetime_to_us(now)
+        now_ts = now.timestamp()
+        limit = self._options.heartbeat * 60
+        for index, (entity_id, tracked) in enumerate(list(self._tracked.items())):
+            if index and not index % HEARTBEAT_SLICE:
+                await asyncio.sleep(0)
+            if not tracked.decided or not tracked.signals:
+                continue
+            state = self.hass.states.get(entity_id)
+            if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+                continue
+            last = max(
+                state.last_reported_timestamp
+                if tracked.reports
+                else state.last_updated_timestamp,
+                self._heartbeat_sent.get(entity_id, 0.0),
+            )
+            if now_ts - last < limit:
+                continue
+            self._heartbeat_sent[entity_id] = now_ts
+            for signal in tracked.signals:
+                assert signal.convert is not None
+                if (value := signal.convert(state)) is not None:
+                    signal.append(now_us, value)
 
     # ------------------------------------------------------------ registries
 
@@ -368,7 +497,7 @@ class EntityListener:
         instance = hass.config.location_name
         entry = er.async_get(hass).async_get(entity_id)
         if entry is None:
-            return SignalContext(instance=instance)
+            return SignalContext(instance=instance, gap_detection=self._gap_detection())
         device = (
             dr.async_get(hass).async_get(entry.device_id) if entry.device_id else None
         )
@@ -395,7 +524,11 @@ class EntityListener:
                 if (label := labels.async_get_label(label_id)) is not None
             ),
             instance=instance,
+            gap_detection=self._gap_detection(),
         )
+
+    def _gap_detection(self) -> str | None:
+        return gap_detection(self._options.heartbeat) if self._options else None
 
     def entity_of(self, input_key: str) -> EntityPlan | None:
         """The tracked entity that feeds an input key, if any."""

@@ -83,6 +83,8 @@ class EntityPlan:
     signals: tuple[SignalPlan, ...]
     # Picked by the user (always sent), rather than matched by a target.
     picked: bool
+    # At most one reading per this many seconds (0: one per second).
+    min_interval: int = 0
 
 
 @dataclass(slots=True)
@@ -120,7 +122,13 @@ def resolve(
             SignalPlan(key, attribute) for attribute, key in mapping.signals()
         )
         used.update(signal.input_key for signal in signals)
-        plans[entity_id] = EntityPlan(entity_id, mapping.entity, signals, picked=True)
+        plans[entity_id] = EntityPlan(
+            entity_id,
+            mapping.entity,
+            signals,
+            picked=True,
+            min_interval=mapping.min_interval,
+        )
 
     new_keys: dict[str, str] = {}
     not_numeric = 0

@@ -40,7 +40,7 @@ from .api import (
     ClarifyPayloadTooLargeError,
     ClarifyRetryableError,
 )
-from .buffer import DEFAULT_FRAME_BYTES, Frame, SampleBuffer
+from .buffer import DEFAULT_FRAME_BYTES, Frame, Readings, SampleBuffer
 from .entry import ClarifyConfigEntry
 from .issues import ISSUE_REQUESTS_REFUSED, ISSUE_SERIES_REJECTED, EntryIssues
 from .journal import Journal
@@ -116,6 +116,8 @@ class Sender:
         self._crashed = False
         # Builds the metadata of signals that changed, before it is sent.
         self.prepare_metadata: Callable[[], Awaitable[None]] = _nothing_to_prepare
+        # Hears of the readings Clarify confirmed, per input key.
+        self.on_delivered: Callable[[list[Readings]], None] = lambda _: None
 
     @property
     def suspects(self) -> list[tuple[str, ...]]:
@@ -261,6 +263,7 @@ class Sender:
         self._request_done(_INSERT)
         confirmed = self.buffer.confirm(frame)
         self.journal.async_confirmed(confirmed)
+        self.on_delivered(confirmed)
         if self._suspects and set(frame.keys) >= set(self._suspects[0]):
             self._suspects.pop(0)
         self._async_succeeded(frame.sample_count)

@@ -526,6 +526,24 @@ def reading_time_us(state: State) -> int:
     return round(state.last_updated_timestamp - micro / 1e6) * 1_000_000 + micro
 
 
+def reported_time_us(state: State) -> int:
+    """Return the time an unchanged state was reported, in exact microseconds.
+
+    As `reading_time_us`, for `state.last_reported`.
+    """
+    micro = state.last_reported.microsecond
+    return round(state.last_reported_timestamp - micro / 1e6) * 1_000_000 + micro
+
+
+def gap_detection(heartbeat_minutes: int) -> str | None:
+    """Clarify's gap detection for signals re-sent every `heartbeat_minutes`.
+
+    The heartbeat is checked every half minute, so a steady signal has a point
+    at least every heartbeat plus half a minute; a longer silence is a gap.
+    """
+    return f"PT{heartbeat_minutes + 1}M" if heartbeat_minutes > 0 else None
+
+
 def metadata_hash(metadata: Mapping[str, Any]) -> str:
     """Return a digest of signal metadata that is stable across runs and key order."""
     return hashlib.sha256(
