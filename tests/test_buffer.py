@@ -1299,9 +1299,9 @@ def test_one_reading_per_longer_window_and_the_journal_agrees() -> None:
             disk.write(buffer)
     disk.write(buffer)
     expected = [(T0 + s * US + 7, float(s)) for s in (9, 15, 31)]
-    assert [
-        list(zip(r.times, r.values, strict=True)) for r in buffer.readings()
-    ] == [expected]
+    assert [list(zip(r.times, r.values, strict=True)) for r in buffer.readings()] == [
+        expected
+    ]
     assert disk.by_key() == {"a": expected}
     # Back to one a second: readings in one window are all kept again.
     buffer.set_min_interval("a", 0)
