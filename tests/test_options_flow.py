@@ -387,3 +387,30 @@ async def test_targets_of_an_entry_that_is_not_running(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options[CONF_DOMAINS] == ["climate"]
     assert entry.options[CONF_NUMERIC_ONLY] is False
+
+
+async def test_a_key_changed_before_the_first_send_leaves_no_signal(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Only the key in use gets a signal in Clarify, not the one given up."""
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            CONF_ENTITIES: [{CONF_ENTITY: _power_id(hass), CONF_INPUT_KEY: "old"}]
+        },
+    )
+    await hass.async_block_till_done()
+    result = await _open(hass, entry, "entity")
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_ENTITY: _power_id(hass)}
+    )
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_INPUT_KEY: "new"}
+    )
+    await hass.async_block_till_done()
+    hass.states.async_set("sensor.power", "4", {"friendly_name": "Power"})
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    assert set(emulator.signals(integration.integration_id)) == {"new"}

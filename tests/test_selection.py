@@ -488,7 +488,7 @@ async def test_two_entries_side_by_side(
     await sim.advance(60)
     assert stored_points(emulator, home) == {"sensor.a": {a: 1.0}}
     assert hass.states.get("sensor.home_buffered_readings").state == "0"
-    assert hass.states.get("sensor.cabin_sent_readings").state == "1"
+    assert hass.states.get("sensor.cabin_buffered_readings").state == "0"
     assert await hass.config_entries.async_unload(home_entry.entry_id)
     assert cabin_entry.state is ConfigEntryState.LOADED
     c = sim.set_state("sensor.b", "3")

@@ -39,8 +39,8 @@ from .issues import (
 from .journal import Journal, JournalDamage, Restored
 from .listener import EntityListener
 from .metadata import SignalMetadataQueue
-from .selection import Selection
 from .rates import RateWatch
+from .selection import Selection
 from .sender import Sender
 from .status import ExporterStatus, SetAsideSeries
 
@@ -191,8 +191,17 @@ class ClarifyExporter:
 
     @callback
     def async_send_now(self) -> None:
-        """Send what is buffered now (the flush action), unless backing off."""
+        """Send what is buffered now, unless backing off; do not wait."""
         self.sender.async_request_send()
+
+    async def async_flush(self) -> None:
+        """Send what is buffered now and wait for the outcome (the flush action).
+
+        Raises:
+            FlushError: what stood in the way.
+
+        """
+        await self.sender.async_flush()
 
     async def async_resend_set_aside(self, keys: Collection[str] | None) -> int:
         """Send readings Clarify refused again; return how many went back.

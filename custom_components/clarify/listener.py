@@ -203,6 +203,15 @@ class EntityListener:
             for entity_id in tracked
         ):
             self._async_subscribe(tracked)
+            # A key given up before its signal was described must not become
+            # an empty signal in Clarify.
+            self.metadata.retain(
+                {
+                    signal.input_key
+                    for plan in selection.plans.values()
+                    for signal in plan.signals
+                }
+            )
         self._on_selection(selection)
 
     def _new_tracked(self, plan: EntityPlan) -> _Tracked:

@@ -70,6 +70,17 @@ METADATA_RETRY: Final = 60.0
 FINAL_SEND_TIMEOUT: Final = 10.0
 
 
+class FlushError(Exception):
+    """Why the flush action could not send now; `kind` names the translation."""
+
+    def __init__(self, kind: str, reason: str | None = None, retry_in: int = 0) -> None:
+        """Say what stood in the way."""
+        super().__init__(kind)
+        self.kind = kind
+        self.reason = reason or ""
+        self.retry_in = retry_in
+
+
 class Sender:
     """Sends the buffer's readings, and the signals' metadata, to Clarify."""
 
@@ -110,6 +121,8 @@ class Sender:
         self._refusals = 0
         # Per method: when its next request may leave (event loop time).
         self._next_request_at: dict[str, float] = {}
+        # When the scheduled send is due (event loop time).
+        self._retry_at = 0.0
         self._metadata_due_at = 0.0
         self._metadata_batch = 500
         self._stopped = False
@@ -141,6 +154,34 @@ class Sender:
             self.hass, self._async_run(), "Clarify send", eager_start=False
         )
 
+    async def async_flush(self) -> None:
+        """Send now, for the flush action, and report how the attempt went.
+
+        Waits for the requests that can leave now (pacing may send the rest a
+        second apart, on its own). Never overrides a backoff: Clarify asked
+        to wait, or is away, and the readings are kept either way.
+
+        Raises:
+            FlushError: credentials refused, backing off, or a request failed.
+
+        """
+        if self.status.auth_failed:
+            raise FlushError("flush_needs_reauth")
+        if self._unsub_later is not None and self._backoff > 0:
+            raise FlushError(
+                "flush_backing_off",
+                self.status.last_error,
+                max(0, round(self._retry_at - self.hass.loop.time())),
+            )
+        if self._task is None and self._unsub_later is None:
+            self.async_request_send()
+        if (task := self._task) is None:
+            return
+        failures = self.status.failed_requests
+        await asyncio.wait({task})
+        if self.status.failed_requests > failures:
+            raise FlushError("flush_failed", self.status.last_error)
+
     @callback
     def _async_send_later(self, delay: float) -> None:
         if self._unsub_later is not None:
@@ -149,6 +190,7 @@ class Sender:
         if self._stopped:
             return
         self._unsub_later = async_call_later(self.hass, delay, self._async_send_due)
+        self._retry_at = self.hass.loop.time() + delay
 
     @callback
     def _async_send_due(self, now: Any) -> None:

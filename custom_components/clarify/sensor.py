@@ -43,6 +43,8 @@ SENSORS: tuple[ClarifySensorEntityDescription, ...] = (
         translation_key="sent_readings",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # It changes with every send: worth recording only when asked for.
+        entity_registry_enabled_default=False,
         value_fn=lambda exporter: exporter.status.sent_readings,
     ),
     ClarifySensorEntityDescription(

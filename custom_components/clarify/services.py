@@ -14,12 +14,13 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.util.json import JsonValueType
 
 from .const import DOMAIN
 from .entry import ClarifyConfigEntry
+from .sender import FlushError
 
 SERVICE_FLUSH: Final = "flush"
 SERVICE_RESEND_REJECTED: Final = "resend_rejected"
@@ -49,9 +50,24 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
 
 async def _async_flush(call: ServiceCall) -> None:
-    """Send the buffered readings now instead of at the next interval."""
+    """Send the buffered readings now, and say so when that was not possible."""
+    problems: list[tuple[ClarifyConfigEntry, FlushError]] = []
     for entry in _entries(call):
-        entry.runtime_data.exporter.async_send_now()
+        try:
+            await entry.runtime_data.exporter.async_flush()
+        except FlushError as err:
+            problems.append((entry, err))
+    if problems:
+        failed, problem = problems[0]
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key=problem.kind,
+            translation_placeholders={
+                "title": failed.title,
+                "reason": problem.reason,
+                "retry_in": str(problem.retry_in),
+            },
+        )
 
 
 async def _async_resend_rejected(call: ServiceCall) -> ServiceResponse:
