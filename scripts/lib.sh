@@ -9,9 +9,16 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLARIFY_CACHE=${CLARIFY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clarify-ha}
 
-# Pins that are not Python test requirements (those live in requirements_test.txt).
+# Pins that are not Python test requirements (those live in requirements_test.txt,
+# and the end-to-end stage's in requirements_e2e.txt).
 UV_VERSION=0.13.9
 HA_SERVER_VERSION=2026.11.0
+# assist_pipeline's requirements in Home Assistant 2026.11.0 (its manifest.json).
+# Without them the frontend never leaves "Loading…": the websocket command
+# get_services imports assist_pipeline. Home Assistant would try to install them
+# at run time, which fails in the Debian root (they compile C++), so the server
+# environment gets them up front; the release's constraints pin the same versions.
+SERVER_EXTRA_REQUIREMENTS=(pymicro-vad==1.0.1 pyspeex-noise==1.0.2)
 
 # Bump to force every environment to be rebuilt after a change in how it is built.
 ENV_LAYOUT=1
