@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 import os
 from pathlib import Path
+import shutil
 import signal
 import subprocess
 from typing import IO, Final
@@ -20,6 +21,12 @@ from .client import wait_for
 # The repository this package belongs to (the scripts and the integration).
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 RUN_IN: Final = REPO_ROOT / "scripts" / "run-in"
+# A server must not outlive the test that started it, even one killed with
+# SIGKILL: util-linux's setpriv asks the kernel to send it SIGTERM when its
+# parent dies (and keeps its process ID: it execs the command).
+_PARENT_DEATH_SIGNAL: Final = (
+    ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+)
 
 
 class ServerExitedError(RuntimeError):
@@ -81,7 +88,7 @@ class ServerProcess:
         # A session of its own: a Ctrl+C meant for the test run reaches the
         # test, which then stops the server in order, rather than the server.
         self._popen = subprocess.Popen(  # noqa: S603  # a fixed command line
-            self.argv,
+            [*_PARENT_DEATH_SIGNAL, *self.argv],
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._output_file,
