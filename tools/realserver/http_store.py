@@ -13,7 +13,7 @@ Home Assistant itself would hold after a person confirmed "127.0.0.1, port N":
 built by Home Assistant's own schema and storage constants, so that it is what
 this release expects. Run it in the server environment before the first start:
 
-    python -m tools.realserver.http_store CONFIG_DIR HOST PORT
+    python -m tools.realserver confirm-http CONFIG_DIR HOST PORT
 
 It must run where Home Assistant 2026.11 is installed (`scripts/run-in server`);
 the module is imported by name because the oldest supported release, which the
@@ -26,7 +26,6 @@ import importlib
 import json
 import os
 from pathlib import Path
-import sys
 from typing import Any
 
 # The store's file name, relative to the configuration directory.
@@ -80,15 +79,3 @@ def trial_pending(config_dir: Path) -> bool:
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
     pending = data.get("pending")
     return pending is not None and pending.get("error") is None
-
-
-def main() -> None:
-    """Entry point of `python -m tools.realserver.http_store`."""
-    if len(sys.argv) != 4:
-        sys.exit(__doc__)
-    config_dir, host, port = sys.argv[1:4]
-    write_store(Path(config_dir), host, int(port))
-
-
-if __name__ == "__main__":
-    main()

@@ -247,7 +247,8 @@ class HomeAssistantServer:
                 [
                     "python",
                     "-m",
-                    "tools.realserver.http_store",
+                    "tools.realserver",
+                    "confirm-http",
                     str(self.config_dir),
                     LOOPBACK,
                     str(self.port),
