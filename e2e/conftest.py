@@ -30,7 +30,7 @@ def journey() -> Iterator[Journey]:
         )
         page = browser.new_page(viewport=ui.VIEWPORT)  # type: ignore[arg-type]
         # Home Assistant's dialogs wait on the server; a slow machine gets time.
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(60_000)
         try:
             yield Journey(installation, second, browser, page, screenshots)
         finally:

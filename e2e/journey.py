@@ -211,7 +211,9 @@ class Journey:
             if bug is None:
                 unknown.append(record)
             else:
-                self.known_bug(bug, record.text.split("\n", 1)[0])
+                self.known_bug(
+                    bug, f"{record.source} {record.time} {record.message[:60]}..."
+                )
         assert not unknown, (
             "Home Assistant's log has errors naming this integration:\n"
             + "\n".join(record.text for record in unknown)

@@ -102,7 +102,7 @@ def click_text(page: Page, text: str) -> None:
     page.get_by_text(text, exact=True).last.click()
 
 
-def wait_for_text(page: Page, text: str, *, timeout: float = 30_000) -> None:
+def wait_for_text(page: Page, text: str, *, timeout: float = 60_000) -> None:
     """Wait until this text shows somewhere on the page."""
     page.get_by_text(text).first.wait_for(timeout=timeout)
 
