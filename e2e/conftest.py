@@ -13,9 +13,11 @@ from tools.realserver import EmulatorServer, RealInstallation
 from . import ui
 from .journey import ARTEFACTS, CONFIGURATION, Journey
 
+_JOURNEY = pytest.StashKey[Journey]()
+
 
 @pytest.fixture(scope="session")
-def journey() -> Iterator[Journey]:
+def journey(request: pytest.FixtureRequest) -> Iterator[Journey]:
     """Start everything once; the steps run in order against it."""
     run_dir = ARTEFACTS.resolve()
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -31,8 +33,10 @@ def journey() -> Iterator[Journey]:
         page = browser.new_page(viewport=ui.VIEWPORT)  # type: ignore[arg-type]
         # Home Assistant's dialogs wait on the server; a slow machine gets time.
         page.set_default_timeout(60_000)
+        started = Journey(installation, second, browser, page, screenshots)
+        request.config.stash[_JOURNEY] = started
         try:
-            yield Journey(installation, second, browser, page, screenshots)
+            yield started
         finally:
             browser.close()
             second.stop()
@@ -66,3 +70,27 @@ def pytest_runtest_makereport(
 def current_step(request: pytest.FixtureRequest, journey: Journey) -> None:
     """Tag what the browser reports with the step it happened in."""
     journey.step = request.node.name
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """What else Home Assistant's log said (not this integration's), and where it is."""
+    journey = config.stash.get(_JOURNEY, None)
+    if journey is None:
+        return
+    hass = journey.installation.hass
+    report = hass.log_report()
+    terminalreporter.write_sep("-", "Home Assistant's log, besides this integration")
+    terminalreporter.write_line(
+        "\n".join(
+            f"[{record.source}] {record.time} {record.level} [{record.logger}]"
+            f" {record.message[:100]}"
+            for record in report.others
+        )
+        or "no other errors"
+    )
+    terminalreporter.write_line(
+        f"logs: {hass.config_dir}/home-assistant.*.log;"
+        f" screenshots: {journey.screenshots}"
+    )

@@ -372,14 +372,8 @@ def test_the_status_device_shows_the_connection(journey: Journey) -> None:
 
 def test_no_errors_of_this_integration_anywhere(journey: Journey) -> None:
     """The whole log (stop included), the page's texts and the browser console."""
-    installation = journey.installation
-    installation.hass.stop()
+    journey.installation.hass.stop()
     journey.check_log()
-    report = installation.hass.log_report()
-    print(  # noqa: T201  # the stage's output shows what else Home Assistant said
-        "Home Assistant's other problems (not this integration's):",
-        ", ".join(report.other_loggers()) or "none",
-    )
     found = [
         f"{bug.key}: {bug.summary}\n    seen: "
         + "\n    seen: ".join(journey.known_bugs_seen[bug.key])
