@@ -1,7 +1,11 @@
 """Reading Home Assistant's log: records, problems, and whose they are."""
 
 from pathlib import Path
+import re
 
+import pytest
+
+from tools.realserver import HomeAssistantServer
 from tools.realserver.logs import LogReport, parse_log
 
 LOG = """\
@@ -63,3 +67,16 @@ def test_problems_are_errors_and_tracebacks_split_by_domain(tmp_path: Path) -> N
 def test_a_clean_log() -> None:
     report = LogReport("clarify")
     assert report.summary() == "no problems"
+
+
+def test_a_server_log_check_lets_known_records_through(tmp_path: Path) -> None:
+    server = HomeAssistantServer(tmp_path, port=8123)
+    server.runs = 1  # as after one start
+    (tmp_path / "home-assistant.1.log").write_text(LOG, encoding="utf-8")
+    with pytest.raises(AssertionError, match="3 problems naming clarify"):
+        server.assert_log_clean()
+    report = server.assert_log_clean(
+        allow=[re.compile("Unexpected answer|Error doing job|Unable to remove")]
+    )
+    assert report.about_domain == []
+    assert len(report.others) == 2

@@ -14,7 +14,9 @@ that its last send still finds the emulator) and the logs are checked.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+import re
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -57,8 +59,13 @@ class RealInstallation:
         *,
         emulator_environment: str | None = None,
         check_log_on_exit: bool = True,
+        log_allow: Iterable[re.Pattern[str]] = (),
     ) -> None:
-        """Describe the installation; entering the `with` block starts it."""
+        """Describe the installation; entering the `with` block starts it.
+
+        On leaving the block the logs are checked (`check_log_on_exit`),
+        letting through records that a `log_allow` pattern finds.
+        """
         self.run_dir = run_dir.resolve()
         self.configuration = configuration
         self.emulator = EmulatorServer(
@@ -67,6 +74,7 @@ class RealInstallation:
         self.hass = HomeAssistantServer(self.run_dir / "config")
         self.api: HomeAssistantClient = self.hass.client()
         self.check_log_on_exit = check_log_on_exit
+        self.log_allow = list(log_allow)
 
     def start(self) -> None:
         """Start both servers and onboard Home Assistant (or log in again)."""
@@ -107,7 +115,7 @@ class RealInstallation:
         """Stop, and check the logs unless the block already failed."""
         self.stop()
         if exc_type is None and self.check_log_on_exit:
-            self.hass.assert_log_clean()
+            self.hass.assert_log_clean(allow=self.log_allow)
 
     def add_clarify(self, *, credentials_file: bool = False) -> dict[str, Any]:
         """Add the integration for the emulator's integration through the REST config flow.
