@@ -139,7 +139,7 @@ def test_add_clarify_with_basic_auth_after_a_wrong_password(journey: Journey) ->
     ui.open_integrations(page)
     ui.start_adding(page, "Clarify")
     ui.wait_for_text(page, "Connect to Clarify")
-    journey.shot("setup-menu", docs_name="setup-menu.png")
+    journey.shot("setup-menu")
     ui.click_text(page, "Enter the integration ID and password")
     ui.fill(page, "Integration ID", credentials["integration_id"])
     ui.fill(page, "Password", "not-the-password")
@@ -207,7 +207,7 @@ def test_change_the_input_key_of_one_entity(journey: Journey) -> None:
     ui.wait_for_text(page, "Input key and attribute")
     assert ui.field_value(page, "Input key") == LEVEL
     ui.fill(page, "Input key", LEVEL_KEY)
-    journey.shot("options-input-key", docs_name="options-input-key.png")
+    journey.shot("options-input-key")
     ui.click_button(page, "Submit")
     ui.wait_for_text(page, "Options successfully saved.")
     ui.click_button(page, "Finish")
@@ -302,7 +302,7 @@ def test_reauthenticate_after_clarify_revokes_the_password(journey: Journey) -> 
     # Home Assistant lists the entry under "Needs attention".
     ui.click_button(page, "Reconfigure")
     ui.wait_for_text(page, "Clarify needs new credentials")
-    journey.shot("reauth-menu", docs_name="reauth.png")
+    journey.shot("reauth-menu")
     ui.click_text(page, "Enter the integration ID and password")
     assert ui.field_value(page, "Integration ID") == emulator.integration_id
     ui.fill(page, "Password", emulator.credentials["password"])
@@ -344,7 +344,7 @@ def test_reconfigure_the_api_url(journey: Journey) -> None:
     ui.click_text(page, "Enter the integration ID and password")
     ui.fill(page, "Password", emulator.credentials["password"])
     ui.fill(page, "API URL", emulator.api_url)
-    journey.shot("reconfigure", docs_name="reconfigure.png")
+    journey.shot("reconfigure")
     ui.click_button(page, "Submit")
     ui.wait_for_text(page, "The Clarify connection was changed.")
     ui.click_button(page, "Close")
