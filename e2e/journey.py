@@ -70,49 +70,6 @@ input_select:
 """
 
 
-@dataclass(frozen=True, slots=True)
-class KnownBug:
-    """A bug of the integration this journey sees but does not own.
-
-    The code under custom_components/ is another branch's work; a journey that
-    sees one of these reports it (the stage ends "N passed, 1 xfailed") instead
-    of failing, and says when it is no longer seen.
-    """
-
-    key: str
-    summary: str
-    log_pattern: re.Pattern[str] | None = None
-
-
-# The integration's exporter removes its own one-time stop listener after
-# Home Assistant has already removed it (it fired): every graceful stop logs
-# an ERROR naming the exporter.
-STOP_LISTENER: Final = KnownBug(
-    "stop-listener",
-    "exporter.py: on Home Assistant's stop, async_stop() calls the remover of"
-    " its async_listen_once(EVENT_HOMEASSISTANT_STOP) listener, which has already"
-    " fired; Home Assistant logs ERROR 'Unable to remove unknown job listener'",
-    re.compile(r"Unable to remove unknown job listener.*ClarifyExporter"),
-)
-# round(last_updated_timestamp * 1e6) differs from the microseconds of
-# last_updated for about 12% of real clock values (a float cannot hold them).
-TIME_ROUNDING: Final = KnownBug(
-    "time-rounding",
-    "exporter.py: a reading's time is round(state.last_updated_timestamp *"
-    " 1_000_000), which is 1 µs off the state's last_updated for about one"
-    " state in eight",
-)
-# Changing an input key before the first send leaves the old key's metadata
-# queued: saveSignals then creates an empty signal under the old key.
-STALE_METADATA: Final = KnownBug(
-    "stale-metadata",
-    "exporter.py: _pending_metadata keeps the entry of an input key that is no"
-    " longer mapped (_async_track never drops it), so an empty signal is created"
-    " in Clarify under the old key after the key was changed",
-)
-KNOWN_BUGS: Final = (STOP_LISTENER, TIME_ROUNDING, STALE_METADATA)
-
-
 def clarify_time(moment: str) -> str:
     """A state's ISO time as Clarify (the emulator) writes it, to the microsecond."""
     return datetime.fromisoformat(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -141,7 +98,6 @@ class Journey:
     # What the browser reported, as (step, message).
     console_errors: list[tuple[str, str]] = field(default_factory=list)
     failed_requests: list[tuple[str, str]] = field(default_factory=list)
-    known_bugs_seen: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """Listen to the browser from the start."""
@@ -196,34 +152,12 @@ class Journey:
     # ------------------------------------------------------------------ log
 
     def check_log(self) -> None:
-        """Fail on a log record that names this integration, unless a known bug."""
+        """Fail on a log record that names this integration."""
         report = self.installation.hass.log_report()
-        unknown: list[LogRecord] = []
-        for record in report.about_domain:
-            bug = next(
-                (
-                    bug
-                    for bug in KNOWN_BUGS
-                    if bug.log_pattern and bug.log_pattern.search(record.text)
-                ),
-                None,
-            )
-            if bug is None:
-                unknown.append(record)
-            else:
-                self.known_bug(
-                    bug, f"{record.source} {record.time} {record.message[:60]}..."
-                )
-        assert not unknown, (
+        assert not report.about_domain, (
             "Home Assistant's log has errors naming this integration:\n"
-            + "\n".join(record.text for record in unknown)
+            + "\n".join(record.text for record in report.about_domain)
         )
-
-    def known_bug(self, bug: KnownBug, evidence: str) -> None:
-        """Note an occurrence of a known bug (reported at the journey's end)."""
-        seen = self.known_bugs_seen.setdefault(bug.key, [])
-        if evidence not in seen:
-            seen.append(evidence)
 
     # ------------------------------------------------------------------ data
 
@@ -238,8 +172,7 @@ class Journey:
 
         `optional` points (a state at Home Assistant's start, which the
         integration may or may not see) may be there, with exactly their value
-        and time, or not. A time exactly 1 µs off with the right value is the
-        known rounding bug: noted, not failed.
+        and time, or not. Times must match to the microsecond.
         """
         problems: list[str] = []
         for key, wanted in expected.items():
@@ -247,36 +180,11 @@ class Journey:
             for moment, value in (optional or {}).get(key, {}).items():
                 if got.get(moment) == value:
                     del got[moment]
-            if got == wanted:
-                continue
-            if self._only_rounding(key, dict(wanted), got):
-                continue
-            problems.append(
-                f"{key}: expected {sorted(wanted.items())}\n  got {sorted(got.items())}"
-            )
+            if got != wanted:
+                problems.append(
+                    f"{key}: expected {sorted(wanted.items())}\n  got {sorted(got.items())}"
+                )
         assert not problems, "Clarify's points differ:\n" + "\n".join(problems)
-
-    def _only_rounding(
-        self, key: str, wanted: dict[str, float], got: dict[str, float]
-    ) -> bool:
-        """Whether the only differences are times 1 µs off (the known bug)."""
-        if len(wanted) != len(got):
-            return False
-        evidence: list[str] = []
-        for (want_time, want_value), (got_time, got_value) in zip(
-            sorted(wanted.items(), key=lambda item: item[0]),
-            sorted(got.items(), key=lambda item: item[0]),
-            strict=True,
-        ):
-            if want_value != got_value:
-                return False
-            if want_time != got_time:
-                if abs(microseconds(want_time) - microseconds(got_time)) != 1:
-                    return False
-                evidence.append(f"{key}: state at {want_time}, sent as {got_time}")
-        for line in evidence:
-            self.known_bug(TIME_ROUNDING, line)
-        return True
 
 
 def state_value(state: Mapping[str, Any]) -> float:

@@ -16,7 +16,7 @@ import pytest
 from tools.realserver import PASSWORD, USERNAME, EmulatorServer, free_port, wait_for
 
 from . import ui
-from .journey import KNOWN_BUGS, STALE_METADATA, Journey, clarify_time, state_value
+from .journey import Journey, clarify_time, state_value
 
 LEVEL = "input_number.e2e_level"
 PUMP = "input_boolean.e2e_pump"
@@ -201,10 +201,10 @@ def test_choose_three_entities_with_the_entity_picker(journey: Journey) -> None:
 
 def test_change_the_input_key_of_one_entity(journey: Journey) -> None:
     page = journey.page
-    open_options(journey, "Change the input key or attribute of an entity")
+    open_options(journey, "Change the input keys or attributes of an entity")
     ui.choose(page, "Entity", f"Tank level ({LEVEL}) → {LEVEL}")
     ui.click_button(page, "Submit")
-    ui.wait_for_text(page, "Input key and attribute")
+    ui.wait_for_text(page, "Input keys and attributes")
     assert ui.field_value(page, "Input key") == LEVEL
     ui.fill(page, "Input key", LEVEL_KEY)
     journey.shot("options-input-key")
@@ -216,7 +216,10 @@ def test_change_the_input_key_of_one_entity(journey: Journey) -> None:
 
 def test_change_the_send_interval(journey: Journey) -> None:
     page = journey.page
-    open_options(journey, "Change how often readings are sent and how many may wait")
+    open_options(
+        journey,
+        "Change how often readings are sent, how many may wait, and steady values",
+    )
     assert ui.field_value(page, "Send interval") == "60"
     ui.fill(page, "Send interval", "10")
     journey.shot("options-send-interval")
@@ -250,11 +253,8 @@ def test_state_changes_reach_clarify_exactly(journey: Journey) -> None:
         "1": "manual",
         "2": "service",
     }
-    # No reading under the key the tank level no longer uses (and ideally no
-    # signal either).
-    if LEVEL in signals:
-        assert not signals[LEVEL]["points"]
-        journey.known_bug(STALE_METADATA, f"an empty signal {LEVEL} was created")
+    # No signal under the key the tank level no longer uses.
+    assert LEVEL not in signals
 
     journey.page.goto(emulator.base_url)
     journey.page.get_by_text(LEVEL_KEY, exact=True).wait_for()
@@ -364,7 +364,8 @@ def test_the_status_device_shows_the_connection(journey: Journey) -> None:
     # The entry's service device is the second thing with the entry's title.
     page.get_by_text(title, exact=True).last.click()
     page.wait_for_url("**/config/devices/device/**")
-    for name in ("Connection", "Buffered readings", "Sent readings", "Last sent"):
+    # Sent readings is disabled by default (it changes with every send).
+    for name in ("Connection", "Buffered readings", "Refused readings", "Last sent"):
         ui.wait_for_text(page, name)
     ui.wait_for_text(page, "Connected")
     journey.checkpoint("status-device", docs_name="status-device.png")
@@ -374,14 +375,3 @@ def test_no_errors_of_this_integration_anywhere(journey: Journey) -> None:
     """The whole log (stop included), the page's texts and the browser console."""
     journey.installation.hass.stop()
     journey.check_log()
-    found = [
-        f"{bug.key}: {bug.summary}\n    seen: "
-        + "\n    seen: ".join(journey.known_bugs_seen[bug.key])
-        for bug in KNOWN_BUGS
-        if journey.known_bugs_seen.get(bug.key)
-    ]
-    if found:
-        pytest.xfail(
-            "known bugs of the integration (reported; its code is another branch's):\n"
-            + "\n".join(found)
-        )
