@@ -13,7 +13,14 @@ from typing import Any
 
 import pytest
 
-from tools.realserver import PASSWORD, USERNAME, EmulatorServer, free_port, wait_for
+from tools.realserver import (
+    PASSWORD,
+    USERNAME,
+    EmulatorServer,
+    HomeAssistantApiError,
+    free_port,
+    wait_for,
+)
 
 from . import ui
 from .journey import Journey, clarify_time, state_value
@@ -91,9 +98,24 @@ def wait_for_points(
     )
 
 
-def send_now(journey: Journey) -> None:
-    """The integration's "Send now" action, as an automation would call it."""
-    journey.installation.api.call_service("clarify", "flush", {})
+def send_now(journey: Journey, *, fails: bool = False) -> None:
+    """The integration's "Send now" action, as an automation would call it.
+
+    An action that could not send fails, so the automation hears of it.
+    """
+    api = journey.installation.api
+    if not fails:
+        api.call_service("clarify", "flush", {})
+        return
+    # A request a second: a flush within a second of the last request finds
+    # the next one scheduled, and says only that it is.
+    time.sleep(1.1)
+    with pytest.raises(HomeAssistantApiError) as failed:
+        api.call_service("clarify", "flush", {})
+    assert failed.value.status == 500
+    # Translated, as an automation's trace shows it.
+    assert "send" in failed.value.body
+    journey.flush_failures += 1
 
 
 def entry_row(journey: Journey, entry_id: str) -> Any:
@@ -266,7 +288,7 @@ def test_restart_while_clarify_is_down_keeps_the_backlog(journey: Journey) -> No
     emulator, hass, api = installation.emulator, installation.hass, installation.api
     emulator.stop()
     before = change_states(journey, ROUNDS_WHILE_DOWN[:1])
-    send_now(journey)  # fails: the readings stay buffered
+    send_now(journey, fails=True)  # the readings stay buffered
 
     hass.restart()
     api.wait_until_running()
@@ -296,7 +318,8 @@ def test_reauthenticate_after_clarify_revokes_the_password(journey: Journey) -> 
     stored = emulator.points()
     emulator.revoke()
     pending = change_states(journey, ((42.0, "turn_off", "auto"),))
-    send_now(journey)  # refused: Home Assistant asks the person for credentials
+    # Refused: Home Assistant asks the person for credentials.
+    send_now(journey, fails=True)
 
     open_integration_page(journey)
     # Home Assistant lists the entry under "Needs attention".
