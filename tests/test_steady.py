@@ -7,9 +7,7 @@ from datetime import timedelta
 from homeassistant.core import HomeAssistant
 
 from custom_components.clarify.const import CONF_HEARTBEAT, CONF_REPORT_UNCHANGED
-from custom_components.clarify.diagnostics import (
-    async_get_config_entry_diagnostics,
-)
+from custom_components.clarify.diagnostics import async_get_config_entry_diagnostics
 from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
 
 from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
