@@ -230,7 +230,7 @@ class Pace:
             Clarify's spacing between requests plus the time a request takes.
         horizon_us: How long after its time a reading may leave at the latest.
         quiet_us: After this long without a frame taken (or before the first),
-            the sender is quiet: see `SampleBuffer.take_frame`.
+            the sender is quiet: see `SampleBuffer.take_frame`. None: never.
         max_cells: The most cells (keys x times) one frame may have: the bound
             on the work of one `SampleBuffer.take_frame` call.
 
@@ -239,7 +239,7 @@ class Pace:
     now_us: int
     slot_us: int
     horizon_us: int
-    quiet_us: int
+    quiet_us: int | None = None
     max_cells: int = FRAME_CELLS
 
     @classmethod
@@ -438,8 +438,12 @@ class SampleBuffer:
         """
         if self._frame is not None:
             raise RuntimeError("A frame is already in flight")
-        quiet = pace is not None and (
-            self._paced_at is None or pace.now_us - self._paced_at >= pace.quiet_us
+        quiet = (
+            pace is not None
+            and pace.quiet_us is not None
+            and (
+                self._paced_at is None or pace.now_us - self._paced_at >= pace.quiet_us
+            )
         )
         chosen, time_set = self._pack(
             max_bytes, keys, pace, paced=not (quiet and self._answered)
@@ -511,7 +515,8 @@ class SampleBuffer:
         ]
         if not order:
             return [], set()
-        max_cells = None if pace is None else pace.max_cells
+        # A frame holds a reading at least, whatever the cap.
+        max_cells = None if pace is None else max(1, pace.max_cells)
         if pace is None or not paced:
             # No limit but the size: the nulls may be what they may.
             due = len(order)
