@@ -22,8 +22,9 @@ from custom_components.clarify import buffer as buffer_module
 from custom_components.clarify.api import encode_frame
 from custom_components.clarify.buffer import (
     DEFAULT_CAPACITY,
-    FRAME_CELLS,
+    FRAME_WORK,
     NULL_ALLOWANCE,
+    TIME_WORK,
     BufferFormatError,
     Frame,
     Pace,
@@ -1074,14 +1075,14 @@ OPERATIONS = st.lists(
         ),
         st.tuples(st.just("take"), st.integers(100, 1_500)),
         # Paced: the time of the request, a slot and a horizon (seconds from
-        # T0), and a cap on cells.
+        # T0), and a bound on the work.
         st.tuples(
             st.just("take paced"),
             st.integers(100, 1_500),
             st.integers(-4, 12),
             st.integers(1, 3),
             st.integers(0, 8),
-            st.integers(1, 40),
+            st.integers(0, 800),
         ),
         st.tuples(st.just("confirm")),
         st.tuples(st.just("release")),
@@ -1161,8 +1162,8 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
                     continue
                 frame = buffer.take_frame(max_bytes)
                 check_frame(model, frame, max_bytes)
-            case ("take paced", max_bytes, now, slot, horizon, max_cells):
-                pace = Pace(T0 + now * US, slot * US, horizon * US, max_cells=max_cells)
+            case ("take paced", max_bytes, now, slot, horizon, max_work):
+                pace = Pace(T0 + now * US, slot * US, horizon * US, max_work=max_work)
                 if frame is not None:
                     with pytest.raises(RuntimeError):
                         buffer.take_frame(max_bytes, pace=pace)
@@ -1249,7 +1250,9 @@ def check_frame(
         assert frame.keys == tuple(ages[: len(frame.keys)])
     else:
         cells = len(frame.keys) * len(data["times"])
-        assert cells <= pace.max_cells
+        work = cells + TIME_WORK * len(data["times"])
+        # Within the bound, but for a key alone that gets a reading at least.
+        assert work <= pace.max_work or frame.sample_count == 1
         if len(frame.keys) > 1:
             # Paced: nulls within the allowance the rate limit sets.
             _, per_request = reference_schedule([age for age, _, _ in by_age], pace)
@@ -1388,7 +1391,7 @@ def drain_paced(buffer: SampleBuffer, pace: Pace) -> list[Frame]:
             pace.slot_us,
             pace.horizon_us,
             pace.quiet_us,
-            pace.max_cells,
+            pace.max_work,
         )
         if (frame := buffer.take_frame(10**9, pace=now)) is None:
             return frames
@@ -1404,7 +1407,7 @@ def test_pace_of_a_sender() -> None:
     # Within two intervals, less two slots for the request in flight.
     assert pace.horizon_us == 117_500_000
     assert pace.quiet_us == 61_250_000
-    assert pace.max_cells == FRAME_CELLS
+    assert pace.max_work == FRAME_WORK
     # However short the interval, a reading has a slot to leave in.
     assert Pace.for_sender(T0, 1, 1.0).horizon_us == 1_250_000
 
@@ -1672,7 +1675,7 @@ def test_a_quiet_sender_sends_what_waits_in_one_request() -> None:
 
 
 def test_a_day_of_backlog_leaves_in_bounded_frames() -> None:
-    """1,440,000 readings: each frame within the cells a call may build."""
+    """1,440,000 readings: each frame within the work a call may do."""
     buffer = SampleBuffer()
     keys = 1_000
     handles = [buffer.series(f"sensor.s{index}") for index in range(keys)]
@@ -1683,7 +1686,8 @@ def test_a_day_of_backlog_leaves_in_bounded_frames() -> None:
     frame = buffer.take_frame(pace=pace)
     assert frame is not None
     assert frame.keys[0] == "sensor.s0"
-    assert len(frame.keys) * len(decode(frame)["times"]) <= FRAME_CELLS
+    times = len(decode(frame)["times"])
+    assert (len(frame.keys) + TIME_WORK) * times <= FRAME_WORK
     # Whole keys, and as many as the cells allow: several a frame.
     assert frame.sample_count == 1_440 * len(frame.keys)
     assert len(frame.keys) > 1
@@ -1692,7 +1696,7 @@ def test_a_day_of_backlog_leaves_in_bounded_frames() -> None:
     big = SampleBuffer()
     for second in range(1_000):
         big.series("sensor.busy").append(T0 + second * US, 1.0)
-    small = replace(pace, max_cells=300)
+    small = replace(pace, max_work=300 * (1 + TIME_WORK))
     sizes = [frame.sample_count for frame in drain_paced(big, small)]
     assert sizes == [300, 300, 300, 100]
 

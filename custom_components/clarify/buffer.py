@@ -47,8 +47,9 @@ then takes keys in that order, each with all its pending readings, while
 - a key adds at most twice that many nulls per reading it brings, unless it is
   due in this very request (so one key of many readings is not padded with
   the rows of many keys of one reading each);
-- the encoded size stays within ``max_bytes`` and the cells (keys x times)
-  within `Pace.max_cells`, which bounds the work of one call.
+- the encoded size stays within ``max_bytes``, and the work of building it,
+  its cells (keys x times) plus `TIME_WORK` per time, within `Pace.max_work`:
+  that bounds how long one call holds the event loop.
 
 Keys that share times (one clock) add no nulls, so they fill a frame densely
 whatever their number; the key with the oldest pending reading always goes
@@ -92,12 +93,16 @@ Enough for a few keys of distinct times to share a request when the rate limit
 does not ask for it: a quiet installation sends a handful of requests per
 interval rather than one per key."""
 
-FRAME_CELLS: Final = 65_536
-"""The cells (keys x times) of one paced frame at most: the work of one call.
+TIME_WORK: Final = 64
+"""What a frame's time costs to build and encode, in cells: a cell (a value or a
+null) takes some 12 ns, a time (sorted, formatted, placed) some 0.8 us."""
 
-Building and encoding a frame costs about 0.1-0.2 microseconds per cell, so a
-frame of this many stays well within a 20 ms event-loop slice; 1,000 keys x 60
-shared times still make one frame."""
+FRAME_WORK: Final = 2**19
+"""The work of one paced frame at most, in cells (see `TIME_WORK`): about 6 ms
+here, so a take stays well within a 20 ms event-loop slice on a slower or busy
+machine. 1,000 keys x 60 shared times still make one frame; a key of more than
+8,000 readings goes in pieces; a day's backlog of one reading a minute, five
+keys a frame."""
 
 # How far past the last key a paced frame has room for looks for keys whose
 # times it already holds, before it gives up.
@@ -151,25 +156,31 @@ def format_time(time_us: int) -> str:
 
 
 def _format_times(times: Iterable[int]) -> list[str]:
-    """Format sorted times, computing each second's text only once."""
+    """Format sorted times: each day's text computed once, the clock from tables."""
     formatted: list[str] = []
     append = formatted.append
-    last_second = last_day = None
-    day_text = prefix = ""
+    clock = _CLOCK
+    last_day = None
+    day_text = ""
     for time_us in times:
         second, micro = divmod(time_us, _US)
-        if second != last_second:
-            last_second = second
-            day, second_of_day = divmod(second, 86_400)
-            if day != last_day:
-                last_day = day
-                day_text = (_EPOCH_DATE + timedelta(days=day)).isoformat()
-            hours, rest = divmod(second_of_day, 3600)
-            minutes, seconds = divmod(rest, 60)
-            prefix = f"{day_text}T{hours:02d}:{minutes:02d}:{seconds:02d}."
+        day, second_of_day = divmod(second, 86_400)
+        if day != last_day:
+            last_day = day
+            day_text = (_EPOCH_DATE + timedelta(days=day)).isoformat()
+        minute, second_of_minute = divmod(second_of_day, 60)
         # zfill is twice as fast as a format specifier, and this runs per reading.
-        append(f"{prefix}{str(micro).zfill(6)}Z")
+        append(
+            f"{day_text}{clock[minute]}{_SECONDS[second_of_minute]}{str(micro).zfill(6)}Z"
+        )
     return formatted
+
+
+# "Thh:mm:" for every minute of a day, and "ss." for every second of a minute.
+_CLOCK: Final = tuple(
+    f"T{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)
+)
+_SECONDS: Final = tuple(f"{second:02d}." for second in range(60))
 
 
 class BufferFormatError(ValueError):
@@ -231,8 +242,9 @@ class Pace:
         horizon_us: How long after its time a reading may leave at the latest.
         quiet_us: After this long without a frame taken (or before the first),
             the sender is quiet: see `SampleBuffer.take_frame`. None: never.
-        max_cells: The most cells (keys x times) one frame may have: the bound
-            on the work of one `SampleBuffer.take_frame` call.
+        max_work: The most work one frame may take to build: its cells (keys x
+            times) plus `TIME_WORK` per time. The bound on how long one
+            `SampleBuffer.take_frame` call runs.
 
     """
 
@@ -240,11 +252,11 @@ class Pace:
     slot_us: int
     horizon_us: int
     quiet_us: int | None = None
-    max_cells: int = FRAME_CELLS
+    max_work: int = FRAME_WORK
 
     @classmethod
     def for_sender(
-        cls, now_us: int, interval: float, spacing: float, max_cells: int = FRAME_CELLS
+        cls, now_us: int, interval: float, spacing: float, max_work: int = FRAME_WORK
     ) -> Pace:
         """Return the pace of a sender that sends every `interval` seconds.
 
@@ -257,7 +269,7 @@ class Pace:
         slot_us = max(1, round(spacing * 1.25 * _US))
         interval_us = round(interval * _US)
         horizon_us = max(slot_us, 2 * interval_us - 2 * slot_us)
-        return cls(now_us, slot_us, horizon_us, interval_us + slot_us, max_cells)
+        return cls(now_us, slot_us, horizon_us, interval_us + slot_us, max_work)
 
     def schedule(self, oldest_times: Iterable[int]) -> tuple[int, int]:
         """Return how many keys must be in this request, and the keys per request.
@@ -425,7 +437,7 @@ class SampleBuffer:
         the next frame as long as one comes back, one request per slot. But
         when the sender has been quiet (no paced frame for `Pace.quiet_us`, or
         none yet) and Clarify answered the last frame, the frame takes as much
-        as fits within `Pace.max_cells`: what a quiet spell or a restart left
+        as fits within `Pace.max_work`: what a quiet spell or a restart left
         goes in one request, as a flush asks. The key with the oldest pending
         reading is always in the frame; a key too big on its own contributes
         its oldest readings. With `keys`, only those keys' readings are
@@ -515,8 +527,8 @@ class SampleBuffer:
         ]
         if not order:
             return [], set()
-        # A frame holds a reading at least, whatever the cap.
-        max_cells = None if pace is None else max(1, pace.max_cells)
+        # A frame holds a reading at least, whatever the bound.
+        max_work = None if pace is None else pace.max_work
         if pace is None or not paced:
             # No limit but the size: the nulls may be what they may.
             due = len(order)
@@ -535,7 +547,8 @@ class SampleBuffer:
         while order:
             series = pool[heapq.heappop(order) & _PLACE_MASK]
             position += 1
-            pending = series.times[series.head :]
+            # The pending readings; a view (no copy) when there is no dead prefix.
+            pending = series.times if not series.head else series.times[series.head :]
             count = len(pending)
             # Keys fed by one clock have the same times: comparing is cheaper than
             # looking for new ones.
@@ -568,7 +581,7 @@ class SampleBuffer:
                 + null_count * _NULL_BYTES
             )
             if size <= budget and (
-                max_cells is None or key_count * time_count <= max_cells
+                max_work is None or (key_count + TIME_WORK) * time_count <= max_work
             ):
                 chosen.append((series, count))
                 if new:
@@ -584,8 +597,8 @@ class SampleBuffer:
                 count = (budget - series.frame_bytes) // (_TIME_BYTES + _NUMBER_BYTES)
                 if count < 1:
                     raise ValueError(f"max_bytes={max_bytes} cannot hold a reading")
-                if max_cells is not None:
-                    count = min(count, max_cells)
+                if max_work is not None:
+                    count = max(1, min(count, max_work // (1 + TIME_WORK)))
                 chosen.append((series, count))
                 frame_times.update(pending[:count])
             break
@@ -1154,6 +1167,12 @@ class _Series:
         """Move the oldest `count` pending readings in flight and return them."""
         start = self.head
         end = start + count
+        if start == 0 and end == len(self.times):
+            # All of them: the arrays change hands, nothing is copied.
+            self.flight_times, self.times = self.times, array("q")
+            self.flight_values, self.values = self.values, array("d")
+            self.second = _NOTHING_PENDING
+            return self.flight_times, self.flight_values
         self.flight_times = self.times[start:end]
         self.flight_values = self.values[start:end]
         del self.times[:end], self.values[:end]
