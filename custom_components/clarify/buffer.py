@@ -34,16 +34,16 @@ with distinct times holds (K - 1) nulls per reading: null cells, not readings,
 are what a frame of many keys costs. In general a frame of K keys, T times and R
 readings has K * T - R nulls, and T <= R, so its nulls never exceed (K - 1) * R.
 
-So a paced frame holds as few keys as the rate limit allows. A reading is due
-`Pace.horizon_us` after its time; requests leave one per `Pace.slot_us`. With
-the keys ordered by their oldest pending reading (earliest deadline first),
-`keys_per_request` is the fewest keys per request that meets every deadline,
-max over j of ceil(N_j / j), where N_j counts the keys due before the j-th
-request. Overdue keys (a backlog) are spread over the next horizon. The frame
-then takes keys in that order, each with all its pending readings, while
+So a paced frame holds as few keys as the rate limit allows. A key is due
+`Pace.horizon_us` after its oldest pending reading; requests leave one per
+`Pace.slot_us`, and take keys oldest first (earliest deadline first).
+`Pace.schedule` finds per_request, the fewest keys per request that has every
+key leave before it is due (and a backlog of overdue keys gone within a
+horizon), and how many of them this request must take. The frame then takes
+keys in that order, each with all its pending readings, while
 
-- the frame's nulls stay at most `null_allowance` = max(`NULL_ALLOWANCE`,
-  keys_per_request - 1) times its readings: the bound every paced frame keeps;
+- the frame's nulls stay at most max(`NULL_ALLOWANCE`, per_request - 1) times
+  its readings: the bound every paced frame keeps;
 - a key adds at most twice that many nulls per reading it brings, unless it is
   due in this very request (so one key of many readings is not padded with
   the rows of many keys of one reading each);
@@ -527,7 +527,6 @@ class SampleBuffer:
         ]
         if not order:
             return [], set()
-        # A frame holds a reading at least, whatever the bound.
         max_work = None if pace is None else pace.max_work
         if pace is None or not paced:
             # No limit but the size: the nulls may be what they may.
@@ -598,6 +597,7 @@ class SampleBuffer:
                 if count < 1:
                     raise ValueError(f"max_bytes={max_bytes} cannot hold a reading")
                 if max_work is not None:
+                    # A reading at least, whatever the bound: sending goes on.
                     count = max(1, min(count, max_work // (1 + TIME_WORK)))
                 chosen.append((series, count))
                 frame_times.update(pending[:count])
