@@ -165,8 +165,9 @@ def bench_frames(rows: list[tuple[str, str, str]]) -> None:
     for _ in range(15):
         seconds, frame = timed(_filled(shared=True).take_frame)
         build.append(seconds)
+        buffer = _filled(shared=True)
         seconds, paced_frame = timed(
-            lambda: _filled(shared=True).take_frame(pace=paced)
+            lambda buffer=buffer: buffer.take_frame(pace=paced)
         )
         build_paced.append(seconds)
         body = orjson.loads(frame.data_json)
