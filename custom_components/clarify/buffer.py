@@ -97,12 +97,12 @@ TIME_WORK: Final = 64
 """What a frame's time costs to build and encode, in cells: a cell (a value or a
 null) takes some 12 ns, a time (sorted, formatted, placed) some 0.8 us."""
 
-FRAME_WORK: Final = 2**19
-"""The work of one paced frame at most, in cells (see `TIME_WORK`): about 6 ms
-here, so a take stays well within a 20 ms event-loop slice on a slower or busy
-machine. 1,000 keys x 60 shared times still make one frame; a key of more than
-8,000 readings goes in pieces; a day's backlog of one reading a minute, five
-keys a frame."""
+FRAME_WORK: Final = 2**18
+"""The work of one paced frame at most, in cells (see `TIME_WORK`): about 3 ms on
+a quiet machine here, so a take stays within a 20 ms event-loop slice on a busy
+or slower one. 1,000 keys x 60 shared times still make one frame; a key of more
+than 4,000 readings goes in pieces; a day's backlog of one reading a minute,
+two keys a frame (its 1,440,000 readings leave in about ten minutes)."""
 
 # How far past the last key a paced frame has room for looks for keys whose
 # times it already holds, before it gives up.
