@@ -40,7 +40,15 @@ from .api import (
     ClarifyPayloadTooLargeError,
     ClarifyRetryableError,
 )
-from .buffer import DEFAULT_FRAME_BYTES, Frame, Readings, SampleBuffer
+from .buffer import (
+    DEFAULT_FRAME_BYTES,
+    Frame,
+    Pace,
+    Readings,
+    SampleBuffer,
+    datetime_to_us,
+)
+from .const import CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL
 from .entry import ClarifyConfigEntry
 from .issues import ISSUE_REQUESTS_REFUSED, ISSUE_SERIES_REJECTED, EntryIssues
 from .journal import Journal
@@ -282,13 +290,25 @@ class Sender:
         self._next_request_at[method] = self.hass.loop.time() + REQUEST_SPACING
 
     def _take_frame(self) -> Frame | None:
-        """The next frame: of the first group under suspicion, if there is one."""
+        """The next frame: of the first group under suspicion, if there is one.
+
+        Paced: a frame holds as few keys as sending every reading within two
+        intervals at one request per `REQUEST_SPACING` allows, so that it carries
+        few nulls; the loop asks again a spacing later for as long as one comes.
+        """
+        pace = Pace.for_sender(
+            datetime_to_us(dt_util.utcnow()),
+            self.entry.options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL),
+            REQUEST_SPACING,
+        )
         while self._suspects:
-            frame = self.buffer.take_frame(self.max_frame_bytes, keys=self._suspects[0])
+            frame = self.buffer.take_frame(
+                self.max_frame_bytes, keys=self._suspects[0], pace=pace
+            )
             if frame is not None:
                 return frame
             self._suspects.pop(0)
-        return self.buffer.take_frame(self.max_frame_bytes)
+        return self.buffer.take_frame(self.max_frame_bytes, pace=pace)
 
     async def _async_send_frame(self, frame: Frame) -> bool:
         """Send one frame and settle it; return whether sending may go on."""
