@@ -9,9 +9,13 @@ status sensors, the action's answers and errors, the log.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 import logging
+import resource
+import sqlite3
+import time
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -21,6 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
+from sqlalchemy import text
 
 from homeassistant.components.recorder import Recorder, statistics
 from homeassistant.components.recorder.db_schema import StatisticsShortTerm
@@ -32,7 +37,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.backfill import BACKLOG_MAX
@@ -126,8 +131,6 @@ def exporter_of(hass: HomeAssistant) -> Any:
 
 
 def backfill_tasks() -> list[str]:
-    import asyncio
-
     return [
         task.get_name()
         for task in asyncio.all_tasks()
@@ -544,10 +547,10 @@ async def test_one_backfill_at_a_time(
     """A second backfill while one runs is refused, saying how far the first is."""
     history = hourly(
         "sensor.power",
-        dt_util.utcnow() - timedelta(days=2),
-        6000,
+        dt_util.utcnow() - timedelta(days=1),
+        1500,
         attributes=POWER,
-        every=timedelta(seconds=20),
+        every=timedelta(seconds=40),
     )
     await record(hass, sim.freezer, history)
     await setup_entry(
@@ -556,7 +559,7 @@ async def test_one_backfill_at_a_time(
             emulator,
             integration,
             [mapping("sensor.power")],
-            **{CONF_BUFFER_CAPACITY: 10_000},
+            **{CONF_BUFFER_CAPACITY: 1_000},
         ),
     )
     await backfill(hass)
@@ -581,13 +584,13 @@ async def test_the_buffer_never_exceeds_the_backlog_bound(
     integration: IntegrationCredentials,
 ) -> None:
     """A backfill larger than the buffer waits for the sender and drops nothing."""
-    start = dt_util.utcnow() - timedelta(days=2)
-    entities = [f"sensor.meter_{n}" for n in range(8)]
+    start = dt_util.utcnow() - timedelta(days=1)
+    entities = [f"sensor.meter_{n}" for n in range(4)]
     history = [
         item
         for entity_id in entities
         for item in hourly(
-            entity_id, start, 2 * 24 * 30, attributes=POWER, every=timedelta(minutes=2)
+            entity_id, start, 24 * 30, attributes=POWER, every=timedelta(minutes=2)
         )
     ]
     await record(hass, sim.freezer, history)
@@ -597,12 +600,13 @@ async def test_the_buffer_never_exceeds_the_backlog_bound(
             emulator,
             integration,
             [mapping(entity_id) for entity_id in entities],
-            **{CONF_BUFFER_CAPACITY: 10_000},
+            **{CONF_BUFFER_CAPACITY: 2_000},
         ),
     )
     exporter = exporter_of(hass)
     bound = exporter.backfill.backlog_limit
-    assert bound == 5_000 < BACKLOG_MAX
+    # Half the buffer: the other half stays free for live readings.
+    assert bound == 1_000 < BACKLOG_MAX
     peak = 0
 
     def watch() -> None:
@@ -636,13 +640,13 @@ async def test_unload_stops_and_a_restart_resumes(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Unloading leaves nothing running; the next start goes on where it was."""
-    start = dt_util.utcnow() - timedelta(days=3)
+    start = dt_util.utcnow() - timedelta(days=2)
     entities = ["sensor.a", "sensor.b", "sensor.c"]
     history = [
         item
         for entity_id in entities
         for item in hourly(
-            entity_id, start, 3 * 24 * 12, attributes=POWER, every=timedelta(minutes=5)
+            entity_id, start, 2 * 24 * 6, attributes=POWER, every=timedelta(minutes=10)
         )
     ]
     await record(hass, sim.freezer, history)
@@ -651,7 +655,7 @@ async def test_unload_stops_and_a_restart_resumes(
         emulator,
         integration,
         [mapping(entity_id) for entity_id in entities],
-        **{CONF_BUFFER_CAPACITY: 1_000},
+        **{CONF_BUFFER_CAPACITY: 200},
     )
     await setup_entry(hass, entry)
     await backfill(hass)
@@ -697,8 +701,6 @@ async def test_a_damaged_position_is_dropped(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A position the journal cannot make sense of starts nothing."""
-    import sqlite3
-
     entry = make_entry(emulator, integration, [mapping("sensor.power")])
     await setup_entry(hass, entry)
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -797,3 +799,118 @@ async def test_options_without_history(
     await sim.run(3)
     assert stored_points(emulator, integration) == {}
     assert hass.states.get(PROGRESS).state == "unknown"
+
+
+# ---------------------------------------------------------------- measurement
+
+
+async def test_measure_100_entities_for_a_week(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    request: pytest.FixtureRequest,
+) -> None:
+    """100 entities, a reading a minute each for 7 days: requests, time, memory.
+
+    A measurement of minutes, run on its own: `scripts/test --leg newest
+    --no-lint tests/test_backfill.py -k measure -s`.
+    """
+    if "measure" not in request.config.getoption("keyword"):
+        pytest.skip("a measurement: select it with -k measure")
+    entities = [f"sensor.meter_{n:03d}" for n in range(100)]
+    now = dt_util.utcnow()
+    start = now - timedelta(days=7)
+    minutes = 7 * 24 * 60
+    # The recorder writes each entity's first state (and its metadata row);
+    # the rest goes into its database in bulk, as the recorder would store it.
+    await record(
+        hass,
+        sim.freezer,
+        [(start, entity_id, "0", POWER) for entity_id in entities],
+    )
+
+    def fill() -> None:
+        with session_scope(hass=hass) as session:
+            connection = session.connection()
+            ids = dict(
+                connection.execute(
+                    text("SELECT entity_id, metadata_id FROM states_meta")
+                ).all()
+            )
+            (attributes_id,) = connection.execute(
+                text("SELECT max(attributes_id) FROM state_attributes")
+            ).one()
+            base = start.timestamp()
+            for number, entity_id in enumerate(entities):
+                offset = number * 0.000_37  # each entity on a clock of its own
+                connection.execute(
+                    text(
+                        "INSERT INTO states (metadata_id, state, last_updated_ts,"
+                        " attributes_id, origin_idx)"
+                        " VALUES (:metadata_id, :state, :ts, :attributes_id, 0)"
+                    ),
+                    [
+                        {
+                            "metadata_id": ids[entity_id],
+                            "state": str(minute % 1000),
+                            "ts": base + 60 * minute + offset,
+                            "attributes_id": attributes_id,
+                        }
+                        for minute in range(1, minutes)
+                    ],
+                )
+
+    await get_instance(hass).async_add_executor_job(fill)
+    await setup_entry(
+        hass, make_entry(emulator, integration, [mapping(e) for e in entities])
+    )
+    exporter = exporter_of(hass)
+    peak_buffer = 0
+
+    def watch() -> None:
+        nonlocal peak_buffer
+        peak_buffer = max(peak_buffer, len(exporter.buffer))
+
+    exporter.async_add_status_listener(watch)
+    exporter.backfill.async_add_listener(watch)
+    delivered = 0
+
+    def collect() -> None:
+        # Count what arrived and let it go: the emulator's store would
+        # otherwise dwarf what the integration holds.
+        nonlocal delivered
+        for signal in emulator.signals(integration.integration_id).values():
+            delivered += len(signal.points)
+            signal.points.clear()
+
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    requests_before = len(emulator.requests)
+    started = time.perf_counter()
+    await backfill(hass)
+    seconds = 0
+    while exporter.backfill.running or len(exporter.buffer):
+        await sim.advance(1)
+        collect()
+        seconds += 1
+        assert seconds < 3600
+    wall = time.perf_counter() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    inserts = [
+        r
+        for r in emulator.requests[requests_before:]
+        if r.rpc_method == "integration.insert"
+    ]
+    print(  # noqa: T201
+        f"\nbackfill of {len(entities)} entities x 7 days, a reading a minute:"
+        f" {delivered} readings in {len(inserts)} insert requests"
+        f" ({sum(r.body_bytes for r in inserts) / 2**20:.1f} MiB),"
+        f" {seconds} s simulated, {wall:.1f} s wall;"
+        f" peak buffer {peak_buffer} readings"
+        f" (bound {exporter.backfill.backlog_limit});"
+        f" peak RSS {rss_before / 1024:.0f} MiB before, {rss_after / 1024:.0f} MiB after"
+    )
+    assert delivered == len(entities) * minutes
+    assert peak_buffer <= exporter.backfill.backlog_limit
+    assert emulator.rate_limit_violations() == 0

@@ -121,6 +121,11 @@ _US: Final = 1_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def _clock() -> float:
+    """Seconds for durations (looked up at each call, as tests move time)."""
+    return time.monotonic()
+
+
 class BackfillRefusedError(Exception):
     """A backfill that cannot start; the translation key says why."""
 
@@ -289,7 +294,7 @@ class _Job:
     # Readings read and not yet in the buffer, and the end of their chunk.
     pending: list[tuple[str, array[int], array[float]]] = field(default_factory=list)
     chunk_end: int | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=_clock)
 
     def position(self) -> dict[str, Any]:
         return {
@@ -806,7 +811,7 @@ class Backfill:
                 "The backfill of %s is done: %d readings queued in %.0f s",
                 self.exporter.entry.title,
                 job.queued,
-                time.monotonic() - job.started,
+                _clock() - job.started,
             )
         self.exporter.sender.async_request_send()
         self._async_notify()
