@@ -37,6 +37,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import area_registry as ar, entity_registry as er
 from homeassistant.helpers.recorder import get_instance, session_scope
 from homeassistant.util import dt as dt_util
 
@@ -328,6 +329,9 @@ async def test_long_term_statistics_arrive_as_aggregations(
     hour = now.replace(minute=0, second=0, microsecond=0)
     states_start = hour - timedelta(days=2)
     power = hourly("sensor.power", states_start, 40, attributes=POWER)
+    door = hourly(
+        "binary_sensor.door", states_start, 3, lambda n: "on" if n % 2 else "off"
+    )
     energy_attributes = {
         "unit_of_measurement": "kWh",
         "state_class": "total_increasing",
@@ -335,7 +339,14 @@ async def test_long_term_statistics_arrive_as_aggregations(
     energy = hourly(
         "sensor.energy", states_start, 40, lambda n: 100 + n, energy_attributes
     )
-    await record(hass, sim.freezer, [*power, *energy])
+    # The statistics' signals tell where their entity is, as its own does.
+    registry_entry = er.async_get(hass).async_get_or_create(
+        "sensor", "demo", "power", suggested_object_id="power"
+    )
+    area = ar.async_get(hass).async_create("Garage")
+    er.async_get(hass).async_update_entity(registry_entry.entity_id, area_id=area.id)
+    assert registry_entry.entity_id == "sensor.power"
+    await record(hass, sim.freezer, [*power, *energy, *door])
     # A month of hourly statistics, of which the recorder's states cover two days.
     hours = [hour - timedelta(days=30) + timedelta(hours=n) for n in range(24 * 29)]
     power_stats = [
@@ -369,7 +380,12 @@ async def test_long_term_statistics_arrive_as_aggregations(
         make_entry(
             emulator,
             integration,
-            [mapping("sensor.power", "power"), mapping("sensor.energy", "energy")],
+            [
+                mapping("sensor.power", "power"),
+                mapping("sensor.energy", "energy"),
+                # States and no statistics.
+                mapping("binary_sensor.door"),
+            ],
         ),
     )
 
@@ -387,6 +403,10 @@ async def test_long_term_statistics_arrive_as_aggregations(
     assert points["power:mean_5m"] == dict.fromkeys(fives, 2.5)
     assert points["power:max_5m"] == dict.fromkeys(fives, 4.0)
     assert "energy:mean" not in points
+    assert points["binary_sensor.door"] == {
+        moment: 1.0 if state == "on" else 0.0 for moment, _, state, _ in door
+    }
+    assert not any(key.startswith("binary_sensor.door:") for key in points)
     signals = emulator.signals(integration.integration_id)
     mean = signals["power:mean"].metadata
     assert mean["sourceType"] == "aggregation"
@@ -395,6 +415,7 @@ async def test_long_term_statistics_arrive_as_aggregations(
     assert mean["name"] == "sensor.power hourly mean"
     assert "Hourly mean of Home Assistant entity sensor.power" in mean["description"]
     assert mean["annotations"]["home-assistant/statistic"] == "mean"
+    assert mean["labels"]["area"] == ["Garage"]
     assert signals["power:mean_5m"].metadata["sampleInterval"] == "PT5M"
     assert signals["energy:state"].metadata["engUnit"] == "kWh"
     assert signals["energy:sum"].metadata["labels"]["state_class"] == [
@@ -570,7 +591,12 @@ async def test_one_backfill_at_a_time(
     await sim.run(5)
     assert float(hass.states.get(PROGRESS).state) == 100
     assert stored_points(emulator, integration) == {"sensor.power": numbers(history)}
+    # Accepted again once done; an unload in the middle of reading stops it.
     await backfill(hass, overwrite=True)
+    assert backfill_tasks() == ["Clarify backfill"]
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert backfill_tasks() == []
 
 
 # ---------------------------------------------------------------- memory, unload, resume
@@ -693,28 +719,77 @@ async def test_unload_stops_and_a_restart_resumes(
     assert hass.states.get(PROGRESS).state == "unknown"
 
 
+async def _with_position(
+    hass: HomeAssistant, entry: MockConfigEntry, position: dict[str, Any]
+) -> None:
+    """Start the entry with a backfill position in its journal."""
+    await setup_entry(hass, entry)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    with sqlite3.connect(journal_path(hass, entry.entry_id)) as connection:
+        connection.execute(
+            "INSERT OR REPLACE INTO meta VALUES ('backfill', ?)",
+            (orjson.dumps(position),),
+        )
+    connection.close()
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+POSITION = {
+    "version": 1,
+    "entities": ["sensor.power"],
+    "start": 0,
+    "end": 10**15,
+    "states_from": None,
+    "statistics": False,
+    "overwrite": False,
+    "index": 0,
+    "phase": 0,
+    "cursor": None,
+    "queued": 5,
+}
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"version": 1, "entities": "x"},
+        POSITION | {"version": 2},
+        POSITION | {"phase": 3},
+    ],
+)
 async def test_a_damaged_position_is_dropped(
     recorder_mock: Recorder,
     hass: HomeAssistant,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
     caplog: pytest.LogCaptureFixture,
+    position: dict[str, Any],
 ) -> None:
     """A position the journal cannot make sense of starts nothing."""
     entry = make_entry(emulator, integration, [mapping("sensor.power")])
-    await setup_entry(hass, entry)
-    assert await hass.config_entries.async_unload(entry.entry_id)
-    path = journal_path(hass, entry.entry_id)
-    with sqlite3.connect(path) as connection:
-        connection.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('backfill', ?)",
-            (orjson.dumps({"version": 1, "entities": "x"}),),
-        )
-    connection.close()
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
+    await _with_position(hass, entry, position)
     assert "The position of an interrupted backfill is unreadable" in caplog.text
     assert hass.states.get(PROGRESS).state == "unknown"
+
+
+async def test_no_resume_without_the_recorder(
+    hass: HomeAssistant,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without the recorder an interrupted backfill cannot go on; it is dropped."""
+    entry = make_entry(emulator, integration, [mapping("sensor.power")])
+    await _with_position(hass, entry, POSITION)
+    assert "The backfill of Clarify cannot resume: the recorder does not run" in (
+        caplog.text
+    )
+    assert hass.states.get(BACKFILLED).state == "5"
+    caplog.clear()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert "resume" not in caplog.text
 
 
 # ---------------------------------------------------------------- options flow

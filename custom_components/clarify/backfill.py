@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from homeassistant.components.recorder import history, statistics
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, State, callback
@@ -58,7 +58,6 @@ from .buffer import datetime_to_us
 from .entry import ClarifyOptions
 from .selection import EntityPlan
 from .signals import (
-    Conversion,
     SignalContext,
     conversion_for,
     default_input_key,
@@ -834,7 +833,7 @@ class Backfill:
                 elif number == job.phase and job.cursor is not None:
                     finished += max(0, min(job.cursor, end) - start) / (end - start)
             done += finished / len(active) if active else 1.0
-        return min(100.0, 100.0 * done / len(job.entity_ids))
+        return round(min(100.0, 100.0 * done / len(job.entity_ids)), 1)
 
     @callback
     def async_add_listener(self, update: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -874,9 +873,8 @@ def _read_states(
         signal.key: (array("q"), array("d")) for signal in entity.signals
     }
     until = entity.until
-    for state in found:
-        if not isinstance(state, State):
-            continue
+    # Full states, as minimal_response is off.
+    for state in cast("list[State]", found):
         time_us = reading_time_us(state)
         if not start_us <= time_us < end_us:
             continue
@@ -967,7 +965,7 @@ def statistic_metadata(
 ) -> dict[str, Any]:
     """The full SignalSave of one statistic of an entity's state."""
     metadata = signal_metadata(
-        entity_id, key, Conversion("numeric", _no_reading), state, context=context
+        entity_id, key, conversion_for(entity_id, state=state), state, context=context
     )
     name = f"{metadata['name']} {_PERIOD_NAMES[period].lower()} {_TYPE_NAMES[kind]}"
     metadata["name"] = name[:128]
@@ -986,11 +984,6 @@ def statistic_metadata(
         ANNOTATION_PERIOD: period,
     }
     return metadata
-
-
-def _no_reading(state: State) -> float | None:
-    """Statistics are not converted from states."""
-    return None
 
 
 def _entity_context(hass: HomeAssistant, entity_id: str) -> SignalContext:
