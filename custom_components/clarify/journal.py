@@ -97,6 +97,8 @@ _DELETE: Final = (
 )
 _SET_ASIDE: Final = "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?, ?)"
 _ROW: Final = struct.Struct("<qqqd")
+# Meta rows named this and an input key hold the time sending began for it.
+_LIVE_SINCE: Final = "live_since/"
 
 
 def journal_path(hass: HomeAssistant, entry_id: str) -> Path:
@@ -269,7 +271,7 @@ class Journal:
         }
         if first:
             live_since.update(first)
-            self._ops.append(("meta", ("live_since", dict(live_since))))
+            self._ops.append(("live_since", first))
 
     @callback
     def async_set_live_since(
@@ -289,7 +291,7 @@ class Journal:
         }
         if new:
             live_since.update(new)
-            self._log(("meta", ("live_since", dict(live_since))))
+            self._log(("live_since", new))
 
     @callback
     def async_backfill_position(self, position: dict[str, Any] | None) -> None:
@@ -479,6 +481,8 @@ class _Database:
                     )
             elif kind == "meta":
                 _put_meta(connection, *payload)
+            elif kind == "live_since":
+                _put_live_since(connection, payload)
             elif kind == "signals":
                 connection.executemany(
                     "INSERT OR REPLACE INTO signals VALUES (?, ?)", payload.items()
@@ -546,6 +550,14 @@ def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
 def _put_meta(connection: sqlite3.Connection, name: str, value: object) -> None:
     connection.execute(
         "INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, orjson.dumps(value))
+    )
+
+
+def _put_live_since(connection: sqlite3.Connection, times: dict[str, int]) -> None:
+    """One meta row per input key: only what changed is written."""
+    connection.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        ((f"{_LIVE_SINCE}{key}", orjson.dumps(time)) for key, time in times.items()),
     )
 
 
@@ -783,17 +795,16 @@ def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
         dropped = orjson.loads(meta.get("dropped", b"{}"))
         notes = orjson.loads(meta.get("set_aside", b"{}"))
         input_keys = orjson.loads(meta.get("input_keys", b"{}"))
-        live_since = orjson.loads(meta.get("live_since", b"{}"))
         backfill = orjson.loads(meta.get("backfill", b"null"))
     except (orjson.JSONDecodeError, TypeError):
         contents.damage = "unreadable counters"
         return
-    if isinstance(live_since, dict):
-        contents.live_since = {
-            key: time
-            for key, time in live_since.items()
-            if isinstance(key, str) and type(time) is int
-        }
+    for name, value in meta.items():
+        if isinstance(name, str) and name.startswith(_LIVE_SINCE):
+            # A row that cannot be read only costs a resend of its key's history.
+            with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+                if type(time := orjson.loads(value)) is int:
+                    contents.live_since[name.removeprefix(_LIVE_SINCE)] = time
     if isinstance(backfill, dict):
         contents.backfill = backfill
     if isinstance(input_keys, dict):
@@ -914,7 +925,7 @@ def _create_replacing(path: Path, contents: _Contents) -> sqlite3.Connection:
         )
         _put_meta(connection, "set_aside", contents.notes)
         _put_meta(connection, "input_keys", contents.input_keys)
-        _put_meta(connection, "live_since", contents.live_since)
+        _put_live_since(connection, contents.live_since)
         _put_meta(connection, "backfill", contents.backfill)
         _put_meta(
             connection,
