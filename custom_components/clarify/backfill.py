@@ -570,21 +570,27 @@ class Backfill:
             if job.chunk_end is None and not await self._async_read_next(job):
                 self._async_end(job, completed=True)
                 return
-            if not self._merge_pending(job):
+            if not await self._async_merge_pending(job):
                 self._waiting = True
                 self.exporter.sender.async_request_send()
                 return
 
-    def _merge_pending(self, job: _Job) -> bool:
+    async def _async_merge_pending(self, job: _Job) -> bool:
         """Merge the chunk's readings while there is room; return whether all went."""
         buffer = self.exporter.buffer
         while job.pending:
+            if self._stopped:
+                # Unloading: the position stays before this chunk.
+                return False
             if not self._has_room(job):
                 self._async_notify()
                 return False
             key, times, values = job.pending.pop(0)
             job.queued += buffer.merge(key, times, values)
             self.queued = job.queued
+            # A merge costs time in proportion to the key's backlog: let the
+            # event loop breathe between slices.
+            await asyncio.sleep(0)
         # The chunk is in the buffer: from here on the journal resumes after it.
         job.cursor, job.chunk_end = job.chunk_end, None
         self._save_position(job)
