@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import dataclasses
+from datetime import timedelta
 import logging
 from typing import Any
 
@@ -53,6 +54,7 @@ from .api import (
     InvalidApiUrlError,
     InvalidCredentialsError,
 )
+from .backfill import BackfillRefusedError, async_check_window, recorder_loaded
 from .const import (
     CONF_API_URL,
     CONF_ATTRIBUTE,
@@ -88,6 +90,12 @@ from .selection import resolve
 from .signals import default_input_key, is_valid_input_key
 
 _LOGGER = logging.getLogger(__name__)
+
+# Fields of the options step that offers the history of entities just added.
+CONF_SEND_HISTORY = "send_history"
+CONF_HISTORY_DAYS = "days"
+CONF_HISTORY_STATISTICS = "statistics"
+MAX_HISTORY_DAYS = 3650
 
 STEP_CREDENTIALS_FILE = "credentials_file"
 STEP_BASIC_AUTH = "basic_auth"
@@ -325,6 +333,9 @@ class ClarifyOptionsFlow(OptionsFlow):
     _edited: int
     # Targets chosen, waiting for confirmation.
     _pending: dict[str, Any]
+    # Picked entities waiting for the "history" step, and the new ones.
+    _history_mappings: list[EntityMapping]
+    _history_entities: list[str]
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -361,6 +372,11 @@ class ClarifyOptionsFlow(OptionsFlow):
                 errors[CONF_ENTITIES] = "duplicate_key"
                 placeholders[CONF_INPUT_KEY] = duplicate
             else:
+                added = [e for e in user_input[CONF_ENTITIES] if e not in current]
+                if added and self._history_possible():
+                    self._history_mappings = mappings
+                    self._history_entities = added
+                    return await self.async_step_history()
                 return self._async_save(mappings=mappings)
         schema = vol.Schema(
             {
@@ -374,6 +390,77 @@ class ClarifyOptionsFlow(OptionsFlow):
             data_schema=self.add_suggested_values_to_schema(
                 schema, user_input or {CONF_ENTITIES: list(current)}
             ),
+            errors=errors,
+            description_placeholders=placeholders,
+        )
+
+    def _history_possible(self) -> bool:
+        """Whether the history of added entities can be sent: entry and recorder run."""
+        return self.config_entry.state is ConfigEntryState.LOADED and recorder_loaded(
+            self.hass
+        )
+
+    async def async_step_history(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer to send what the recorder holds of the entities just added."""
+        errors: dict[str, str] = {}
+        placeholders = {
+            "entities": ", ".join(self._history_entities),
+            "title": self.config_entry.title,
+            # What the refusals of a backfill name; filled in by the one met.
+            "start": "",
+            "end": "",
+            "states_from": "",
+            "keep_days": "",
+            "progress": "",
+        }
+        if user_input is not None:
+            if not user_input.get(CONF_SEND_HISTORY):
+                return self._async_save(mappings=self._history_mappings)
+            days = user_input.get(CONF_HISTORY_DAYS)
+            statistics = bool(user_input.get(CONF_HISTORY_STATISTICS))
+            backfill = self.config_entry.runtime_data.exporter.backfill
+            try:
+                window = await async_check_window(
+                    self.hass,
+                    self._history_entities,
+                    start=None,
+                    end=None,
+                    duration=timedelta(days=days) if days else None,
+                    statistics_wanted=statistics,
+                )
+                # The options are saved when this step returns, before the
+                # backfill reaches the new entities: it finds them tracked.
+                backfill.async_start_window(
+                    self._history_entities,
+                    window,
+                    statistics_wanted=statistics,
+                    overwrite=False,
+                )
+            except BackfillRefusedError as err:
+                errors["base"] = err.translation_key
+                placeholders.update(err.placeholders)
+            else:
+                return self._async_save(mappings=self._history_mappings)
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_SEND_HISTORY, default=False): BooleanSelector(),
+                vol.Optional(CONF_HISTORY_DAYS): NumberSelector(
+                    NumberSelectorConfig(
+                        min=1,
+                        max=MAX_HISTORY_DAYS,
+                        step=1,
+                        unit_of_measurement="d",
+                        mode=NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Optional(CONF_HISTORY_STATISTICS, default=False): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="history",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
             errors=errors,
             description_placeholders=placeholders,
         )

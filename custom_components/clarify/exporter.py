@@ -26,6 +26,7 @@ from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.util import dt as dt_util
 
 from .api import ClarifyClient
+from .backfill import Backfill
 from .buffer import Readings, SampleBuffer
 from .entry import ClarifyConfigEntry, ClarifyOptions
 from .issues import (
@@ -99,6 +100,7 @@ class ClarifyExporter:
             ),
         )
         self.sender.prepare_metadata = self.listener.async_prepare_metadata
+        self.backfill = Backfill(self, restored.backfill)
         self._missing: set[str] = set()
         self._damage = restored.damage
         self._unsub_interval: CALLBACK_TYPE | None = None
@@ -126,6 +128,7 @@ class ClarifyExporter:
             )
         )
         self.listener.async_track(self._options)
+        self.backfill.async_start()
         self._async_schedule_interval()
         self._unsub_stop = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
@@ -144,6 +147,8 @@ class ClarifyExporter:
                 unsub()
         self._unsub_interval = self._unsub_stop = None
         try:
+            # What a backfill merged stays; its position is in the journal.
+            await self.backfill.async_stop()
             # State changes already handed to the event loop get their turn
             # before the last send, and those that come during it after.
             await asyncio.sleep(0)

@@ -501,40 +501,8 @@ class EntityListener:
             )
 
     def _context(self, entity_id: str) -> SignalContext:
-        """What the registries say about an entity, by name."""
-        hass = self.hass
-        instance = hass.config.location_name
-        entry = er.async_get(hass).async_get(entity_id)
-        if entry is None:
-            return SignalContext(instance=instance, gap_detection=self._gap_detection())
-        device = (
-            dr.async_get(hass).async_get(entry.device_id) if entry.device_id else None
-        )
-        area_id = entry.area_id or (device.area_id if device else None)
-        area = ar.async_get(hass).async_get_area(area_id) if area_id else None
-        floor = (
-            fr.async_get(hass).async_get_floor(area.floor_id)
-            if area is not None and area.floor_id
-            else None
-        )
-        labels = lr.async_get(hass)
-        label_ids = [*entry.labels, *(device.labels if device else ())]
-        return SignalContext(
-            name=entry.name,
-            area=area.name if area else None,
-            floor=floor.name if floor else None,
-            device=(device.name_by_user or device.name) if device else None,
-            manufacturer=device.manufacturer if device else None,
-            model=device.model if device else None,
-            integration=entry.platform,
-            labels=tuple(
-                label.name
-                for label_id in label_ids
-                if (label := labels.async_get_label(label_id)) is not None
-            ),
-            instance=instance,
-            gap_detection=self._gap_detection(),
-        )
+        """What the registries say about an entity, with this entry's gap detection."""
+        return entity_context(self.hass, entity_id, gap_detection=self._gap_detection())
 
     def _gap_detection(self) -> str | None:
         return gap_detection(self._options.heartbeat) if self._options else None
@@ -554,3 +522,39 @@ def selection_counts(selection: Selection) -> Mapping[str, int]:
         "matched": sum(not plan.picked for plan in selection.plans.values()),
         "not_numeric": selection.not_numeric,
     }
+
+
+def entity_context(
+    hass: HomeAssistant, entity_id: str, *, gap_detection: str | None = None
+) -> SignalContext:
+    """What the registries say about an entity, by name, for its signals' metadata."""
+    instance = hass.config.location_name
+    entry = er.async_get(hass).async_get(entity_id)
+    if entry is None:
+        return SignalContext(instance=instance, gap_detection=gap_detection)
+    device = dr.async_get(hass).async_get(entry.device_id) if entry.device_id else None
+    area_id = entry.area_id or (device.area_id if device else None)
+    area = ar.async_get(hass).async_get_area(area_id) if area_id else None
+    floor = (
+        fr.async_get(hass).async_get_floor(area.floor_id)
+        if area is not None and area.floor_id
+        else None
+    )
+    labels = lr.async_get(hass)
+    label_ids = [*entry.labels, *(device.labels if device else ())]
+    return SignalContext(
+        name=entry.name,
+        area=area.name if area else None,
+        floor=floor.name if floor else None,
+        device=(device.name_by_user or device.name) if device else None,
+        manufacturer=device.manufacturer if device else None,
+        model=device.model if device else None,
+        integration=entry.platform,
+        labels=tuple(
+            label.name
+            for label_id in label_ids
+            if (label := labels.async_get_label(label_id)) is not None
+        ),
+        instance=instance,
+        gap_detection=gap_detection,
+    )
