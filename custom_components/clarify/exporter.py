@@ -116,7 +116,12 @@ class ClarifyExporter:
         """Start listening, journalling and sending."""
         if self.hass.is_stopping:
             # Set up while Home Assistant stops (a reload that came late): the
-            # stop event is gone, so nothing would end what starts here.
+            # stop event is gone, so nothing would end what starts here; the
+            # journal, opened already, is closed again.
+            self._stopped = True
+            self.hass.async_create_task(
+                self.journal.async_close(), "Clarify journal close", eager_start=True
+            )
             return
         if self._damage is not None:
             self._async_report_damage(self._damage)
