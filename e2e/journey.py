@@ -44,6 +44,13 @@ homeassistant:
 
 frontend:
 
+# The recorder keeps what the backfill step sends again; history serves the
+# recorded states to the test, as it serves them to the history panel.
+recorder:
+  commit_interval: 1
+
+history:
+
 logger:
   default: warning
   logs:

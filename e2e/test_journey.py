@@ -8,6 +8,7 @@ stores is read from the emulator.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 import time
 from typing import Any
 
@@ -216,6 +217,11 @@ def test_choose_three_entities_with_the_entity_picker(journey: Journey) -> None:
     ui.pick_entities(journey.page, ["Tank level", "Pump", "Mode"])
     journey.shot("options-entities", docs_name="options-entities.png")
     ui.click_button(journey.page, "Submit")
+    # The recorder runs, so the flow offers the new entities' history; the
+    # person leaves it for now (the backfill step sends it later).
+    ui.wait_for_text(journey.page, "Also send their history?")
+    journey.shot("options-history", docs_name="options-history.png")
+    ui.click_button(journey.page, "Submit")
     ui.wait_for_text(journey.page, "Options successfully saved.")
     ui.click_button(journey.page, "Finish")
     journey.checkpoint("options-entities-saved")
@@ -378,6 +384,144 @@ def test_reconfigure_the_api_url(journey: Journey) -> None:
     points = wait_for_points(emulator, emulator.integration_id, expected)
     journey.compare_points(expected, points)
     journey.checkpoint("reconfigured-delivered")
+
+
+def recorded_points(
+    journey: Journey, entity_id: str, start: datetime
+) -> dict[str, float]:
+    """Every state the recorder holds of an entity since `start`, as Clarify stores it."""
+    history = journey.installation.api.request(
+        "GET",
+        f"/api/history/period/{start.isoformat()}",
+        params={"filter_entity_id": entity_id, "significant_changes_only": "0"},
+    )
+    # Clarify keeps one value per key and second, and so does a backfill: the
+    # last state of each second. (Live, two states in one second may both
+    # arrive, when the first left before the second came.)
+    by_second: dict[str, tuple[str, float]] = {}
+    for state in history[0] if history else []:
+        try:
+            value = state_value(state)
+        except (KeyError, ValueError):
+            continue  # unknown or unavailable: not a reading
+        moment = clarify_time(state["last_updated"])
+        by_second[moment[:19]] = (moment, value)
+    return dict(by_second.values())
+
+
+def import_hourly_statistics(
+    journey: Journey, entity_id: str, hours: int
+) -> dict[str, float]:
+    """A recorded day of long-term statistics, imported as the frontend's developer tools do.
+
+    The import goes through the browser's own websocket connection. Returns
+    the hourly means by the time Clarify should store them.
+    """
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    starts = [now - timedelta(hours=hour) for hour in range(hours, 0, -1)]
+    means = {start: 500.0 + index for index, start in enumerate(starts)}
+    stats = [
+        {
+            "start": start.isoformat(),
+            "mean": mean,
+            "min": mean - 100,
+            "max": mean + 100,
+        }
+        for start, mean in means.items()
+    ]
+    journey.page.evaluate(
+        """(message) => document.querySelector("home-assistant").hass.callWS(message)""",
+        {
+            "type": "recorder/import_statistics",
+            "metadata": {
+                "has_sum": False,
+                "mean_type": 1,
+                "name": None,
+                "source": "recorder",
+                "statistic_id": entity_id,
+                "unit_class": "volume",
+                "unit_of_measurement": "L",
+            },
+            "stats": stats,
+        },
+    )
+    return {clarify_time(start.isoformat()): mean for start, mean in means.items()}
+
+
+def test_backfill_a_recorded_day(journey: Journey) -> None:
+    """The history action sends a day: the recorder's states and hourly statistics."""
+    api = journey.installation.api
+    emulator = journey.installation.emulator
+    # The hours of the last day that have ended, but the one that began more
+    # than a day ago: a day's window reaches back to the minute, not the hour.
+    means = import_hourly_statistics(journey, LEVEL, 23)
+    day_ago = datetime.now(UTC) - timedelta(days=1)
+
+    def imported() -> bool:
+        found = journey.page.evaluate(
+            """(message) => document.querySelector("home-assistant").hass.callWS(message)""",
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": day_ago.isoformat(),
+                "statistic_ids": [LEVEL],
+                "period": "hour",
+                "types": ["mean"],
+            },
+        )
+        return len(found.get(LEVEL, [])) == len(means)
+
+    wait_for(imported, timeout=60, what="the recorder to store the statistics")
+    recorded = recorded_points(journey, LEVEL, day_ago)
+    # The rounds of the journey so far, and the states at each start.
+    assert len(recorded) >= len(ROUNDS) + len(ROUNDS_WHILE_DOWN), recorded
+
+    api.call_service(
+        "clarify",
+        "backfill",
+        {
+            "config_entry_id": journey.entries["basic"],
+            "entity_id": [LEVEL],
+            "duration": {"days": 1},
+            "statistics": True,
+            "overwrite": True,
+        },
+    )
+    mean_key = f"{LEVEL_KEY}:mean"
+    expected = {LEVEL_KEY: recorded, mean_key: means}
+    try:
+        points = wait_for_points(emulator, emulator.integration_id, expected)
+    except TimeoutError:
+        points = emulator.points()  # compare_points below says what is missing
+    # Live readings of the level since the history was read may come on top.
+    live = {
+        moment: value
+        for moment, value in points[LEVEL_KEY].items()
+        if moment not in recorded and moment > max(recorded)
+    }
+    journey.compare_points(expected, points, optional={LEVEL_KEY: live})
+    signals = emulator.signals()
+    for kind in ("mean", "min", "max"):
+        metadata = signals[f"{LEVEL_KEY}:{kind}"]["metadata"]
+        assert metadata["sourceType"] == "aggregation", metadata
+        assert metadata["engUnit"] == "L", metadata
+    assert len(signals[f"{LEVEL_KEY}:min"]["points"]) == len(means)
+
+    # Its progress entity says it finished, on the entry's device page too.
+    title = api.config_entry(journey.entries["basic"])["title"]
+
+    def finished() -> bool:
+        return any(
+            state["attributes"].get("friendly_name") == f"{title} Backfill progress"
+            and state["state"] in {"100", "100.0"}
+            for state in api.request("GET", "/api/states")
+        )
+
+    wait_for(finished, timeout=60, what="the backfill progress to reach 100 %")
+    open_integration_page(journey)
+    journey.page.get_by_text(title, exact=True).last.click()
+    journey.page.wait_for_url("**/config/devices/device/**")
+    ui.wait_for_text(journey.page, "Backfill progress")
+    journey.checkpoint("backfill-done")
 
 
 def test_the_status_device_shows_the_connection(journey: Journey) -> None:
