@@ -85,7 +85,7 @@ class _Log:
             body = await read_body(request)
             if body is not None and request.path.endswith("/rpc"):
                 span = _insert_span(body)
-                oldest, newest, readings = span if span else (None, None, None)
+                oldest, newest, readings = span or (None, None, None)
                 self.bodies.append((arrived, len(body), oldest, newest, readings))
             return body
 

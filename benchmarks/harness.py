@@ -245,13 +245,13 @@ def run_plain_ha(
 
 
 def versions() -> dict[str, str]:
-    from homeassistant.const import __version__
-
     import orjson
+
+    from homeassistant.const import __version__
 
     return {
         "home_assistant": __version__,
-        "python": "%d.%d.%d" % sys.version_info[:3],
+        "python": ".".join(map(str, sys.version_info[:3])),
         "orjson": orjson.__version__,
     }
 
@@ -261,26 +261,28 @@ def versions() -> dict[str, str]:
 
 @dataclass(slots=True)
 class Window:
-    """What the heartbeat saw while one operation ran."""
+    """What the heartbeat saw while one operation ran.
+
+    Two measures of the longest stall. The wall-clock gap is what the loop
+    lived through, but on a shared machine it includes time the process was
+    not running at all. The *busy* gap counts only time this process spent
+    on a CPU (any of its threads: one holding the GIL stalls the loop as
+    surely as the loop's own work), with garbage collection passes taken
+    out (they pause every thread for a time set by all of Home Assistant's
+    objects, whoever made them).
+    """
 
     started: float = 0.0
     ended: float = 0.0
     longest_gap: float = 0.0
-    # Main-thread CPU time within the longest gap: much less than the gap
-    # means the process waited (for the GIL, or for a core: the machine is
-    # shared), not that the loop was busy.
+    # CPU of the loop thread and of the whole process within the longest gap.
     longest_gap_cpu: float = 0.0
-    # CPU time of the whole process (every thread) within the longest gap:
-    # close to the gap while the loop thread waited means another thread of
-    # this process held the GIL; far below it, the machine was busy elsewhere.
     longest_gap_process_cpu: float = 0.0
-    # The longest gap once the garbage collector's passes in it are taken out,
-    # and the longest single pass: the collector pauses every thread for
-    # time proportional to all live objects, whoever allocated them.
     longest_gap_without_gc: float = 0.0
+    longest_busy: float = 0.0
     longest_gc: float = 0.0
-    # What the event loop was running during the longest gap: stack samples
-    # taken by a watcher thread while the gap lasted.
+    # What ran during the longest busy gap: stack samples taken by a watcher
+    # thread while that gap lasted.
     culprit: list[str] = field(default_factory=list)
 
     @property
@@ -293,9 +295,9 @@ class Window:
         return max(0.0, self.longest_gap - StallGuard.INTERVAL) * 1e3
 
     @property
-    def stall_without_gc_ms(self) -> float:
-        """The same with garbage collection passes taken out, in ms."""
-        return max(0.0, self.longest_gap_without_gc - StallGuard.INTERVAL) * 1e3
+    def busy_ms(self) -> float:
+        """The longest busy gap without garbage collection, in ms."""
+        return self.longest_busy * 1e3
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -303,7 +305,11 @@ class Window:
             "stall_ms": self.stall_ms,
             "stall_cpu_ms": self.longest_gap_cpu * 1e3,
             "stall_process_cpu_ms": self.longest_gap_process_cpu * 1e3,
-            "stall_without_gc_ms": self.stall_without_gc_ms,
+            "stall_without_gc_ms": max(
+                0.0, self.longest_gap_without_gc - StallGuard.INTERVAL
+            )
+            * 1e3,
+            "busy_ms": self.busy_ms,
             "longest_gc_ms": self.longest_gc * 1e3,
             "culprit": self.culprit,
         }
@@ -314,10 +320,11 @@ class StallGuard:
 
     It wakes every `INTERVAL` seconds; a gap longer than that is time the loop
     spent on something else without yielding (or the process was not
-    scheduled). Windows may nest and overlap; each records its own longest gap,
-    the gap in progress at its end included. While a window is open, a watcher
-    thread samples the event loop thread's stack whenever the heartbeat is
-    `SAMPLE_AFTER` late, so the longest stall comes with what caused it.
+    scheduled). Windows may nest and overlap; each records its own longest
+    gaps (see `Window`), the gap in progress at its end included. While a
+    window is open, a watcher thread samples the event loop thread's stack
+    (and those of threads using CPU) whenever the heartbeat is `SAMPLE_AFTER`
+    late, so the longest busy stall comes with what caused it.
     """
 
     INTERVAL = 0.001
@@ -335,10 +342,10 @@ class StallGuard:
         self._gc_started = 0.0
         self._gc_passes: list[tuple[float, float]] = []
         gc.callbacks.append(self._on_gc)
-        # Every gap over `log_over` seconds: (end time, gap, collecting), for
-        # bracketing operations whose start and end are only known afterwards.
+        # Every gap over `log_over` seconds: (end, gap, collecting, process
+        # CPU), for operations whose start and end are only known afterwards.
         self.log_over: float | None = None
-        self.gaps: list[tuple[float, float, float]] = []
+        self.gaps: list[tuple[float, float, float, float]] = []
         # Stack samples of the gap in progress (keyed by its start).
         self._samples: tuple[float, list[str]] = (0.0, [])
         self._loop_thread = threading.get_ident()
@@ -376,8 +383,20 @@ class StallGuard:
             )
 
     def _watch(self) -> None:
-        """Sample the loop thread's stack while the heartbeat is late."""
+        """Sample stacks while the heartbeat is late: the loop's, and busy threads'."""
+        own = threading.get_ident()
+        spent: dict[int, float] = {}
         while not self._stopping.wait(self.SAMPLE_EVERY):
+            # CPU of every thread since the last look: who is running.
+            busy = set()
+            for ident in list(sys._current_frames()):  # noqa: SLF001
+                try:
+                    now_cpu = time.clock_gettime(time.pthread_getcpuclockid(ident))
+                except (OSError, OverflowError):
+                    continue
+                if now_cpu - spent.get(ident, now_cpu) > 0.001:
+                    busy.add(ident)
+                spent[ident] = now_cpu
             if not self._open:
                 continue
             last = self._last
@@ -387,15 +406,13 @@ class StallGuard:
             frame = frames.pop(self._loop_thread, None)
             if frame is None:
                 continue
-            frames.pop(threading.get_ident(), None)
-            # The loop thread's stack, then those of other threads not idle.
             sample = " || ".join(
                 [
                     _short_stack(frame),
                     *(
                         _short_stack(other, depth=12)
-                        for other in frames.values()
-                        if not _idle(other)
+                        for ident, other in frames.items()
+                        if ident in busy and ident != own
                     ),
                 ]
             )
@@ -417,26 +434,46 @@ class StallGuard:
         started, samples = self._samples
         for window in self._open:
             since = max(last, window.started)
-            gap = now - since
-            collecting = sum(length for start, length in passes if start >= since)
-            if gap > window.longest_gap:
-                window.longest_gap = gap
-                window.longest_gap_cpu = spent
-                window.longest_gap_process_cpu = spent_process
+            if self._record(
+                window,
+                gap=now - since,
+                spent=spent,
+                spent_process=spent_process,
+                passes=passes,
+                since=since,
+            ):
                 window.culprit = _summarize(samples) if started == last else []
-            window.longest_gap_without_gc = max(
-                window.longest_gap_without_gc, gap - collecting
-            )
-            window.longest_gc = max(
-                [
-                    window.longest_gc,
-                    *(length for start, length in passes if start >= since),
-                ]
-            )
         if self.log_over is not None and now - last > self.log_over:
             collecting = sum(length for start, length in passes if start >= last)
-            self.gaps.append((now, now - last, collecting))
+            self.gaps.append((now, now - last, collecting, spent_process))
         self._handle = self.loop.call_later(self.INTERVAL, self._beat)
+
+    @staticmethod
+    def _record(
+        window: Window,
+        *,
+        gap: float,
+        spent: float,
+        spent_process: float,
+        passes: list[tuple[float, float]],
+        since: float,
+    ) -> bool:
+        """Update the window with one gap; return whether it is the longest busy one."""
+        lengths = [length for start, length in passes if start >= since]
+        collecting = sum(lengths)
+        if gap > window.longest_gap:
+            window.longest_gap = gap
+            window.longest_gap_cpu = spent
+            window.longest_gap_process_cpu = spent_process
+        window.longest_gap_without_gc = max(
+            window.longest_gap_without_gc, gap - collecting
+        )
+        window.longest_gc = max([window.longest_gc, *lengths])
+        busy = max(0.0, min(gap, spent_process) - collecting)
+        if busy > window.longest_busy:
+            window.longest_busy = busy
+            return True
+        return False
 
     def open(self) -> Window:
         self.start()
@@ -448,16 +485,16 @@ class StallGuard:
         now = time.perf_counter()
         window.ended = now
         since = max(self._last, window.started)
-        collecting = sum(length for start, length in self._gc_passes if start >= since)
-        if now - since > window.longest_gap:
-            window.longest_gap = now - since
-            window.longest_gap_cpu = time.thread_time() - self._last_cpu
-            window.longest_gap_process_cpu = (
-                time.process_time() - self._last_process_cpu
-            )
-        window.longest_gap_without_gc = max(
-            window.longest_gap_without_gc, now - since - collecting
-        )
+        started, samples = self._samples
+        if self._record(
+            window,
+            gap=now - since,
+            spent=time.thread_time() - self._last_cpu,
+            spent_process=time.process_time() - self._last_process_cpu,
+            passes=self._gc_passes,
+            since=since,
+        ):
+            window.culprit = _summarize(samples) if started == self._last else []
         self._open.remove(window)
         if not self._open and self.log_over is None:
             # Nothing to watch: the heartbeat would only add to what others measure.
@@ -474,16 +511,18 @@ class StallGuard:
 
     def longest_between(self, start: float, end: float) -> dict[str, float]:
         """Stalls among the logged gaps overlapping [start, end] (needs `log_over`)."""
-        longest = without_gc = 0.0
-        for ended, gap, collecting in self.gaps:
+        longest = without_gc = busy = 0.0
+        for ended, gap, collecting, process_cpu in self.gaps:
             if ended >= start and ended - gap <= end:
                 overlap = min(ended, end) - max(ended - gap, start)
                 longest = max(longest, overlap)
                 without_gc = max(without_gc, overlap - collecting)
+                busy = max(busy, min(overlap, process_cpu) - collecting)
         return {
             "seconds": end - start,
             "stall_ms": max(0.0, longest - self.INTERVAL) * 1e3,
             "stall_without_gc_ms": max(0.0, without_gc - self.INTERVAL) * 1e3,
+            "busy_ms": max(0.0, busy) * 1e3,
         }
 
 
@@ -508,14 +547,6 @@ def _short_stack(frame: Any, depth: int = 40) -> str:
             path = Path(path).name
         parts.append(f"{entry.name} ({path}:{entry.lineno})")
     return " > ".join(parts)
-
-
-_IDLE = frozenset({"wait", "_wait_for_tstate_lock", "get", "select", "poll", "_worker"})
-
-
-def _idle(frame: Any) -> bool:
-    """Whether a thread sits waiting for work (an idle executor worker, a timer)."""
-    return frame.f_code.co_name in _IDLE
 
 
 def _key(stack: str) -> str:
@@ -628,7 +659,7 @@ class EmulatorProcess:
         import urllib.request
 
         url = f"http://127.0.0.1:{self.credentials.port}/bench/log"
-        with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310  # loopback
+        with urllib.request.urlopen(url, timeout=60) as response:  # loopback
             data: dict[str, Any] = json.loads(response.read())
         return data
 
@@ -885,6 +916,7 @@ async def set_tracked(hass: Any, entry: Any, entity_ids: list[str]) -> str:
     """
     flows = hass.config_entries.options
     how = "options flow"
+    result: dict[str, Any] = {}
     try:
         result = await flows.async_init(entry.entry_id)
         if result["type"] == "menu":
@@ -894,10 +926,9 @@ async def set_tracked(hass: Any, entry: Any, entity_ids: list[str]) -> str:
         result = await flows.async_configure(
             result["flow_id"], {"entities": entity_ids}
         )
-        if result["type"] != "create_entry":
-            raise RuntimeError(f"options flow ended with {result['type']}")
-    except Exception:  # noqa: BLE001  # any change in the flow: write them directly
+    except Exception:  # any change in the flow: write them directly
         _LOGGER.warning("Options flow failed; writing options directly", exc_info=True)
+    if result.get("type") != "create_entry":
         how = "options written directly"
         options = dict(entry.options)
         options["entities"] = [
@@ -909,9 +940,9 @@ async def set_tracked(hass: Any, entry: Any, entity_ids: list[str]) -> str:
 
 
 async def wait_until(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.05
+    predicate: Callable[[], bool], *, within: float, interval: float = 0.05
 ) -> bool:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
             return False
@@ -919,16 +950,16 @@ async def wait_until(
     return True
 
 
-async def drain(hass: Any, entry: Any, *, timeout: float = 120.0) -> bool:
+async def drain(hass: Any, entry: Any, *, within: float = 120.0) -> bool:
     """Send everything buffered now (the flush action) and wait until delivered."""
     exporter = exporter_of(entry)
     if not len(exporter.buffer):
         return True
     await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
-    return await wait_until(lambda: not len(exporter.buffer), timeout=timeout)
+    return await wait_until(lambda: not len(exporter.buffer), within=within)
 
 
-async def metadata_settled(hass: Any, entry: Any, *, timeout: float = 600.0) -> bool:
+async def metadata_settled(hass: Any, entry: Any, *, within: float = 600.0) -> bool:
     """Wait until Clarify has every signal's metadata.
 
     The sender sends one batch of metadata (500 signals) per send, and sends
@@ -936,7 +967,7 @@ async def metadata_settled(hass: Any, entry: Any, *, timeout: float = 600.0) -> 
     per 500. The flush action starts a send now, once a second.
     """
     exporter = exporter_of(entry)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while len(exporter.metadata):
         if time.monotonic() > deadline:
             return False

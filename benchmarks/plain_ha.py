@@ -160,9 +160,10 @@ class HotPath:
             self._unsubscribe()
             self._unsubscribe = None
         self.readings.clear()
-        if scenario in ("clarify", "untracked", "clarify_nolog"):
-            if not await h.drain(self.hass, self.entry):
-                raise RuntimeError("readings were not delivered in time")
+        if scenario in ("clarify", "untracked", "clarify_nolog") and not (
+            await h.drain(self.hass, self.entry)
+        ):
+            raise RuntimeError("readings were not delivered in time")
         if scenario == "clarify_nolog":
             await self.loaded(False)
             self._unpatch_append()
@@ -210,7 +211,7 @@ class HotPath:
             compile("\n".join(kept), module.__file__, "exec"),
             module.__dict__,
             namespace,
-        )  # noqa: S102
+        )
         return namespace["append"]
 
     def _patch_append(self) -> None:
@@ -394,7 +395,14 @@ async def main_scenario(hass: Any, params: dict[str, Any]) -> dict[str, Any]:
     profiles: list[dict[str, Any]] = []
     for count in scale:
         results["scale"][str(count)] = await scale_point(
-            hass, entry, guard, clock, pool[:count], emulator, params, profiles
+            hass,
+            entry=entry,
+            guard=guard,
+            clock=clock,
+            entity_ids=pool[:count],
+            emulator=emulator,
+            params=params,
+            profiles=profiles,
         )
         phase_done(f"scale {count}")
 
@@ -407,11 +415,24 @@ async def main_scenario(hass: Any, params: dict[str, Any]) -> dict[str, Any]:
     feeder = h.Feeder(hass, pool[:TRACKED])
     offsets = h.random_offsets(TRACKED, 60.0)
     results["memory"] = await memory_growth(
-        hass, entry, config_dir, feeder, clock, offsets, params["memory_readings"]
+        hass,
+        entry=entry,
+        config_dir=config_dir,
+        feeder=feeder,
+        clock=clock,
+        offsets=offsets,
+        readings=params["memory_readings"],
     )
     phase_done("memory")
     results["journal"] = await journal_growth(
-        hass, entry, config_dir, guard, feeder, clock, offsets, params
+        hass,
+        entry=entry,
+        config_dir=config_dir,
+        guard=guard,
+        feeder=feeder,
+        clock=clock,
+        offsets=offsets,
+        params=params,
     )
     phase_done("journal")
     results["profiles"] = profiles
@@ -421,6 +442,7 @@ async def main_scenario(hass: Any, params: dict[str, Any]) -> dict[str, Any]:
 
 async def scale_point(
     hass: Any,
+    *,
     entry: Any,
     guard: h.StallGuard,
     clock: h.SimClock,
@@ -441,6 +463,7 @@ async def scale_point(
     cpu: list[float] = []
     stalls: list[float] = []
     stalls_without_gc: list[float] = []
+    busy: list[float] = []
     longest: h.Window | None = None
     for _ in range(rounds):
         await hot.loaded(False)
@@ -451,8 +474,9 @@ async def scale_point(
             cpu.append(time.thread_time() - started)
         seconds.append(window.seconds)
         stalls.append(window.stall_ms)
-        stalls_without_gc.append(window.stall_without_gc_ms)
-        if longest is None or window.longest_gap > longest.longest_gap:
+        stalls_without_gc.append(window.as_json()["stall_without_gc_ms"])
+        busy.append(window.busy_ms)
+        if longest is None or window.longest_busy > longest.longest_busy:
             longest = window
         await hass.async_block_till_done()
     result["setup_cpu_ms"] = summarize([value * 1e3 for value in cpu])
@@ -461,6 +485,7 @@ async def scale_point(
     result["setup_ms"] = summarize([value * 1e3 for value in seconds])
     result["setup_stall_ms"] = summarize(stalls)
     result["setup_stall_without_gc_ms"] = summarize(stalls_without_gc)
+    result["setup_busy_ms"] = summarize(busy)
 
     # What the entry keeps in memory once set up (tracemalloc, after a collection).
     import tracemalloc
@@ -510,7 +535,7 @@ async def scale_point(
             await feeder.feed(schedule)
             readings += len(schedule)
             floor_bytes += shared_time_bytes(feeder, schedule, entry)
-            if not await h.drain(hass, entry, timeout=600):
+            if not await h.drain(hass, entry, within=600):
                 raise RuntimeError("readings were not delivered in time")
     after_log = await hass.async_add_executor_job(emulator.fetch_log)
     traffic = h.traffic_between(before_log, after_log)
@@ -735,6 +760,7 @@ async def fresh_journal(hass: Any, entry: Any, config_dir: Path) -> None:
 
 async def memory_growth(
     hass: Any,
+    *,
     entry: Any,
     config_dir: Path,
     feeder: h.Feeder,
@@ -808,6 +834,7 @@ async def memory_growth(
 
 async def journal_growth(
     hass: Any,
+    *,
     entry: Any,
     config_dir: Path,
     guard: h.StallGuard,
@@ -918,7 +945,7 @@ async def restore_scenario(
     takes: list[float] = []
     frame_readings = frame_bytes = 0
     for _ in range(params["take_rounds"]):
-        await h.wait_until(lambda: buffer.in_flight is None, timeout=60)
+        await h.wait_until(lambda: buffer.in_flight is None, within=60)
         gc.collect()
         started = time.perf_counter()
         frame = buffer.take_frame()
@@ -933,7 +960,7 @@ async def restore_scenario(
             f"taking one frame from a {len(buffer):,}-reading backlog"
         )
         for _ in range(5):
-            await h.wait_until(lambda: buffer.in_flight is None, timeout=60)
+            await h.wait_until(lambda: buffer.in_flight is None, within=60)
             with profile.run():
                 frame = buffer.take_frame()
             buffer.release(frame)
@@ -941,25 +968,28 @@ async def restore_scenario(
 
     unloads: list[float] = []
     restores: list[float] = []
-    unloads_without_gc: list[float] = []
-    restores_without_gc: list[float] = []
+    unloads_busy: list[float] = []
+    restores_busy: list[float] = []
+    restore_windows: list[h.Window] = []
     restore_seconds: list[float] = []
     for _ in range(params["reload_rounds"]):
         with guard.watch() as window:
             await hass.config_entries.async_unload(entry.entry_id)
         unloads.append(window.stall_ms)
-        unloads_without_gc.append(window.stall_without_gc_ms)
+        unloads_busy.append(window.busy_ms)
         with guard.watch() as window:
             await hass.config_entries.async_setup(entry.entry_id)
             restore_seconds.append(time.perf_counter() - window.started)
             await asyncio.sleep(3)
         restores.append(window.stall_ms)
-        restores_without_gc.append(window.stall_without_gc_ms)
+        restores_busy.append(window.busy_ms)
+        restore_windows.append(window)
     result["reload"] = {
         "unload_stall_ms": summarize(unloads),
-        "unload_stall_without_gc_ms": summarize(unloads_without_gc),
+        "unload_busy_ms": summarize(unloads_busy),
         "restore_stall_ms": summarize(restores),
-        "restore_stall_without_gc_ms": summarize(restores_without_gc),
+        "restore_busy_ms": summarize(restores_busy),
+        "longest": max(restore_windows, key=lambda item: item.longest_busy).as_json(),
         "restore_seconds": summarize(restore_seconds),
         "restored": len(h.exporter_of(entry).buffer),
     }
@@ -983,7 +1013,7 @@ async def restore_scenario(
         exporter = h.exporter_of(entry)
         waiting = len(exporter.buffer)
         done = await h.wait_until(
-            lambda: not len(exporter.buffer), timeout=params["confirm_timeout"]
+            lambda: not len(exporter.buffer), within=params["confirm_timeout"]
         )
         # Confirmed readings leave the disk at the next journal writes.
         await asyncio.sleep(9)
@@ -1201,7 +1231,7 @@ async def e2e_scenario(hass: Any, params: dict[str, Any]) -> dict[str, Any]:
         "driven_seconds": driven,
     }
     if entry is not None and emulator is not None:
-        delivered = await h.drain(hass, entry, timeout=300)
+        delivered = await h.drain(hass, entry, within=300)
         result["all_delivered"] = delivered
         result["cpu_seconds"] = h.cpu_seconds() - cpu_start
         result["wall_seconds"] = loop.time() - start
