@@ -218,6 +218,7 @@ def run_plain_ha(
                 return await run
             await asyncio.sleep(0.05)
         boot_seconds = time.perf_counter() - started
+        await confirm_http_config(hass)
         try:
             result.update(await scenario(hass))
         finally:
@@ -242,6 +243,24 @@ def run_plain_ha(
             asyncio.set_event_loop(None)
             loop.close()
     return result
+
+
+async def confirm_http_config(hass: Any) -> None:
+    """Confirm the HTTP settings, as a person does in the UI after a change.
+
+    From Home Assistant 2026.10 on, `http:` in YAML becomes a *pending*
+    configuration on the first start, reverted (with a restart) five minutes
+    later unless confirmed (websocket ``http/config/promote``). The
+    benchmarks need ``server_host: 127.0.0.1`` and a port of their own, and
+    run longer than five minutes.
+    """
+    try:
+        from homeassistant.components.http.config import async_get_and_load_store
+    except ImportError:
+        return
+    store = await async_get_and_load_store(hass)
+    if store.pending is not None:
+        await store.async_promote_pending()
 
 
 def versions() -> dict[str, str]:
