@@ -9,9 +9,32 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLARIFY_CACHE=${CLARIFY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/clarify-ha}
 
-# Pins that are not Python test requirements (those live in requirements_test.txt).
+# Pins that are not Python test requirements (those live in requirements_test.txt,
+# and the end-to-end stage's in requirements_e2e.txt).
 UV_VERSION=0.13.9
 HA_SERVER_VERSION=2026.11.0
+# What Home Assistant 2026.11.0 would install at its first start for the
+# integrations the development and end-to-end configurations set up, with their
+# own dependencies (versions from the release's manifests and constraints). The
+# server environment gets them when it is built and the server runs with
+# --skip-pip: a running server never changes the shared, cached environment, and
+# a test never leaves 127.0.0.1. After a bump of HA_SERVER_VERSION, compare with
+# the manifests; a missing one shows as "No module named ..." in the server's log.
+SERVER_EXTRA_REQUIREMENTS=(
+	# assist_pipeline: without them the frontend never leaves "Loading…"
+	# (get_services imports it). They compile C++: see ensure_forky_build_tools.
+	pymicro-vad==1.0.1 pyspeex-noise==1.0.2
+	# conversation (a dependency of the frontend's assist features)
+	hassil==3.12.1 home-assistant-intents==2026.10.27 gazetteer-matcher==1.1.0 unicode-rbnf==2.4.1
+	# ffmpeg, camera, hassio (analytics imports it), infrared, radio_frequency
+	ha-ffmpeg==3.2.2 PyTurboJPEG==1.8.3 numpy==2.3.2 aiohasupervisor==0.8.1
+	infrared-protocols==10.5.0 rf-protocols==4.3.0
+	# the multi-factor authentication modules
+	pyotp==2.10.0 PyQRCode==1.2.1
+	# what onboarding sets up by itself: met, radio_browser, google_translate (tts)
+	PyMetno==0.13.0 xmltodict==1.0.4 radios==2.0.1 async-timeout==4.0.3
+	gTTS==2.5.4 click==8.1.8 mutagen==1.48.1
+)
 
 # Bump to force every environment to be rebuilt after a change in how it is built.
 ENV_LAYOUT=1

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -64,3 +65,14 @@ def integration(emulator: ClarifyEmulator) -> IntegrationCredentials:
 def sim(hass: HomeAssistant, freezer: FrozenDateTimeFactory) -> SimulatedTime:
     """Simulated time: the frozen clock moves, and due timers fire."""
     return SimulatedTime(hass, freezer)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create entities disabled by default enabled (Sent readings), as core's tests do."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield

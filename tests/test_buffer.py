@@ -5,9 +5,10 @@ from __future__ import annotations
 from array import array
 import base64
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 import itertools
+import random
 import struct
 import sys
 from typing import Any
@@ -21,8 +22,12 @@ from custom_components.clarify import buffer as buffer_module
 from custom_components.clarify.api import encode_frame
 from custom_components.clarify.buffer import (
     DEFAULT_CAPACITY,
+    FRAME_WORK,
+    NULL_ALLOWANCE,
+    TIME_WORK,
     BufferFormatError,
     Frame,
+    Pace,
     Readings,
     SampleBuffer,
     datetime_to_us,
@@ -1069,6 +1074,16 @@ OPERATIONS = st.lists(
             st.floats(allow_nan=False, allow_infinity=False),
         ),
         st.tuples(st.just("take"), st.integers(100, 1_500)),
+        # Paced: the time of the request, a slot and a horizon (seconds from
+        # T0), and a bound on the work.
+        st.tuples(
+            st.just("take paced"),
+            st.integers(100, 1_500),
+            st.integers(-4, 12),
+            st.integers(1, 3),
+            st.integers(0, 8),
+            st.integers(0, 800),
+        ),
         st.tuples(st.just("confirm")),
         st.tuples(st.just("release")),
         st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
@@ -1147,6 +1162,14 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
                     continue
                 frame = buffer.take_frame(max_bytes)
                 check_frame(model, frame, max_bytes)
+            case ("take paced", max_bytes, now, slot, horizon, max_work):
+                pace = Pace(T0 + now * US, slot * US, horizon * US, max_work=max_work)
+                if frame is not None:
+                    with pytest.raises(RuntimeError):
+                        buffer.take_frame(max_bytes, pace=pace)
+                    continue
+                frame = buffer.take_frame(max_bytes, pace=pace)
+                check_frame(model, frame, max_bytes, pace)
             case ("confirm" | "release" | "reject", *_) if frame is None:
                 continue
             case ("confirm",):
@@ -1202,7 +1225,9 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
         check_state(buffer, model)
 
 
-def check_frame(model: Model, frame: Frame | None, max_bytes: int) -> None:
+def check_frame(
+    model: Model, frame: Frame | None, max_bytes: int, pace: Pace | None = None
+) -> None:
     by_age = sorted(
         (min(seconds.values())[0], model.registered.index(key), key)
         for key, seconds in model.pending.items()
@@ -1216,9 +1241,25 @@ def check_frame(model: Model, frame: Frame | None, max_bytes: int) -> None:
     data = decode(frame)
     assert data["times"] == sorted(set(data["times"]))
     assert all(len(row) == len(data["times"]) for row in data["series"].values())
-    # Whole keys, oldest first; only a key alone in its frame may be cut short.
-    assert frame.keys == tuple(key for _, _, key in by_age[: len(frame.keys)])
+    # The key with the oldest pending reading first, the others in age order.
+    ages = [key for _, _, key in by_age]
+    assert frame.keys[0] == ages[0]
+    assert list(frame.keys) == sorted(frame.keys, key=ages.index)
+    if pace is None:
+        # Unpaced: whole keys, oldest first, for as long as they fit.
+        assert frame.keys == tuple(ages[: len(frame.keys)])
+    else:
+        cells = len(frame.keys) * len(data["times"])
+        work = cells + TIME_WORK * len(data["times"])
+        # Within the bound, but for a key alone that gets a reading at least.
+        assert work <= pace.max_work or frame.sample_count == 1
+        if len(frame.keys) > 1:
+            # Paced: nulls within the allowance the rate limit sets.
+            _, per_request = reference_schedule([age for age, _, _ in by_age], pace)
+            allowance = max(NULL_ALLOWANCE, per_request - 1)
+            assert cells - frame.sample_count <= allowance * frame.sample_count
     sent = readings(frame)
+    # Only a key alone in its frame may be cut short.
     for key in frame.keys:
         ordered = sorted(model.pending[key].values())
         if len(frame.keys) > 1:
@@ -1286,3 +1327,407 @@ def test_take_frame_of_chosen_keys() -> None:
     buffer.confirm(frame)
     assert buffer.counts_by_key() == {"b": 1}
     assert buffer.take_frame(keys=["a"]) is None
+
+
+def test_one_reading_per_longer_window_and_the_journal_agrees() -> None:
+    """A key limited to one reading in 10 s keeps the last of each window."""
+    buffer = SampleBuffer()
+    disk = Disk()
+    buffer.set_min_interval("a", 10)
+    for second in (0, 3, 9, 12, 15, 31):
+        buffer.series("a").append(T0 + second * US + 7, float(second))
+        if second == 9:
+            disk.write(buffer)
+    disk.write(buffer)
+    expected = [(T0 + s * US + 7, float(s)) for s in (9, 15, 31)]
+    assert [list(zip(r.times, r.values, strict=True)) for r in buffer.readings()] == [
+        expected
+    ]
+    assert disk.by_key() == {"a": expected}
+    # Back to one a second: readings in one window are all kept again.
+    buffer.set_min_interval("a", 0)
+    buffer.series("a").append(T0 + 32 * US, 32.0)
+    buffer.series("a").append(T0 + 33 * US, 33.0)
+    assert len(buffer) == 5
+
+
+# ---------------------------------------------------------------- packing
+#
+# A frame of K keys, T times and R readings holds K * T - R nulls, 5 bytes each
+# (`null,`), and T <= R, so at most (K - 1) * R. Paced frames keep the nulls at
+# most `allowance` * R, allowance = max(NULL_ALLOWANCE, per_request - 1), where
+# per_request is the fewest keys per request that meets every deadline at one
+# request per slot (see `reference_schedule`). Draining a buffer, one frame per
+# slot and nothing arriving meanwhile, that allowance never grows (a frame
+# takes at least the keys due in it, so the later requests can keep every
+# deadline with per_request keys each). When every reading is at most A old,
+# no key is overdue and per_request <= ceil(Q / (floor((H - A) / slot) + 1))
+# for Q keys and a horizon H. Hence, per frame,
+#
+#     bytes <= 24 + sum over its keys (len(json key) + 4) + R * (30 + 25 + 5 * allowance)
+#
+# (30 per time, 25 per number, the longest orjson writes), and over the drain,
+# each key being in one frame only,
+#
+#     bytes <= 24 * frames + sum over keys (len(json key) + 4)
+#              + readings * (55 + 5 * max(4, ceil(Q / (floor((H - A) / slot) + 1)) - 1))
+
+
+def reference_schedule(oldest_times: list[int], pace: Pace) -> tuple[int, int]:
+    """What `Pace.schedule` answers, found by trying: (due now, keys per request).
+
+    Keys leave oldest first, `per_request` a request, one request per slot. A
+    key may leave in request `latest` at the latest: its deadline (oldest +
+    horizon) less now, in whole slots, at most the slots in a horizon; an
+    overdue key by the end of the next horizon.
+    """
+    slots = max(1, pace.horizon_us // pace.slot_us)
+    latest = []
+    for oldest in sorted(oldest_times):
+        wait = oldest + pace.horizon_us - pace.now_us
+        latest.append(slots - 1 if wait < 0 else min(wait // pace.slot_us, slots))
+
+    def keeps(now: int, per_request: int) -> bool:
+        """Whether taking `now` keys now, then `per_request` a request, keeps it."""
+        return all(
+            (0 if rank < now else 1 + (rank - now) // per_request) <= last
+            for rank, last in enumerate(latest)
+        )
+
+    per_request = next(c for c in itertools.count(1) if keeps(c, c))
+    due = next(d for d in itertools.count() if keeps(d, per_request))
+    return due, per_request
+
+
+def null_count(frame: Frame) -> int:
+    data = decode(frame)
+    return len(data["series"]) * len(data["times"]) - frame.sample_count
+
+
+def drain_paced(buffer: SampleBuffer, pace: Pace) -> list[Frame]:
+    """Take and confirm frames, one per slot, until nothing is pending."""
+    frames = []
+    for request in itertools.count():
+        now = Pace(
+            pace.now_us + request * pace.slot_us,
+            pace.slot_us,
+            pace.horizon_us,
+            pace.quiet_us,
+            pace.max_work,
+        )
+        if (frame := buffer.take_frame(10**9, pace=now)) is None:
+            return frames
+        frames.append(frame)
+        buffer.confirm(frame)
+    raise AssertionError  # pragma: no cover
+
+
+def test_pace_of_a_sender() -> None:
+    pace = Pace.for_sender(T0, 60, 1.0)
+    # A request a second, and a quarter of a second for the request itself.
+    assert pace.slot_us == 1_250_000
+    # Within two intervals, less two slots for the request in flight.
+    assert pace.horizon_us == 117_500_000
+    assert pace.quiet_us == 61_250_000
+    assert pace.max_work == FRAME_WORK
+    # However short the interval, a reading has a slot to leave in.
+    assert Pace.for_sender(T0, 1, 1.0).horizon_us == 1_250_000
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    oldest=st.lists(st.integers(-40, 40), max_size=40),
+    now=st.integers(-40, 40),
+    slot=st.integers(1, 7),
+    horizon=st.integers(0, 40),
+)
+def test_schedule_is_the_fewest_keys_per_request_that_keeps_every_deadline(
+    oldest: list[int], now: int, slot: int, horizon: int
+) -> None:
+    pace = Pace(T0 + now * US, slot * US // 2, horizon * US)
+    times = [T0 + second * US for second in oldest]
+    assert pace.schedule(times) == (
+        reference_schedule(times, pace) if times else (0, 1)
+    )
+
+
+KEY_TEXT = st.text(
+    "abcdefghijklmnopqrstuvwxyz_.0123456789", min_size=1, max_size=40
+).map(lambda text: f"sensor.{text}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(KEY_TEXT, min_size=1, max_size=40, unique=True),
+    readings_=st.lists(
+        st.tuples(
+            st.integers(0, 10_000),
+            # Seconds before the first request, at most A (age) apart.
+            st.integers(0, 10_000),
+            st.integers(0, 999_999),
+            st.sampled_from([*LONGEST_NUMBERS, 21.5, 0.0, 1.0]),
+        ),
+        min_size=1,
+        max_size=300,
+    ),
+    age=st.integers(0, 100),
+    slot=st.integers(1, 5),
+    interval=st.integers(10, 300),
+    shared=st.booleans(),
+)
+def test_bytes_per_reading_of_a_paced_drain_are_bounded(
+    keys: list[str],
+    readings_: list[tuple[int, int, int, float]],
+    age: int,
+    slot: int,
+    interval: int,
+    shared: bool,
+) -> None:
+    """Any mix of keys and times: the bound stated above holds, frame by frame."""
+    horizon = 2 * interval
+    age = min(age, horizon)
+    buffer = SampleBuffer(10**6)
+    now = T0 + 10**5 * US
+    for key_index, second, micro, value in readings_:
+        # Shared: a few common instants, as keys fed by one clock have.
+        offset = (second % 7) * US if shared else second * US + micro
+        time_us = now - offset % (age * US + 1)
+        buffer.series(keys[key_index % len(keys)]).append(time_us, value)
+    count = len(buffer)
+    key_count = len(buffer.counts_by_key())
+    pace = Pace(now, slot * US, horizon * US)
+    _, per_request = reference_schedule([min(r.times) for r in buffer.readings()], pace)
+    bound = (horizon - age) // slot + 1
+    assert per_request <= -(-key_count // bound)
+    allowance = max(NULL_ALLOWANCE, per_request - 1)
+
+    frames = drain_paced(buffer, pace)
+
+    assert sum(frame.sample_count for frame in frames) == count
+    for frame in frames:
+        assert null_count(frame) <= allowance * frame.sample_count
+        assert len(frame.data_json) <= (
+            24
+            + sum(len(orjson.dumps(key)) + 4 for key in frame.keys)
+            + frame.sample_count * (55 + 5 * allowance)
+        )
+    # Each key in one frame only: the drain's bytes per reading are bounded.
+    assert sum(len(frame.keys) for frame in frames) == key_count
+    total = sum(len(frame.data_json) for frame in frames)
+    sent_keys = {key for frame in frames for key in frame.keys}
+    assert total <= (
+        24 * len(frames)
+        + sum(len(orjson.dumps(key)) + 4 for key in sent_keys)
+        + count * (55 + 5 * allowance)
+    )
+
+
+@dataclass
+class Sent:
+    """What a simulated sender sent to Clarify."""
+
+    bytes: int = 0
+    readings: int = 0
+    requests: int = 0
+    nulls: int = 0
+    # The longest a reading waited from its time until its request left.
+    wait_us: int = 0
+    # Over the whole run, settling included.
+    appended: int = 0
+    delivered: int = 0
+
+
+def send_every_minute(
+    keys: int,
+    *,
+    minutes: int = 8,
+    settle: int = 3,
+    interval: int = 60,
+    clock: str = "own",
+    long_values: bool = False,
+) -> Sent:
+    """Entities changing once a minute, sent as the sender does, one request a slot.
+
+    `clock`: "own" (each entity at its own instant, random microseconds), "one"
+    (every entity at the same instants), "one, gaps" (the same, but a tenth of
+    the readings missing). Counted from minute `settle` on.
+    """
+    rng = random.Random(keys)
+    buffer = SampleBuffer(10**7)
+    handles = [
+        buffer.series(f"sensor.{rng.choice(ROOMS)}_{kind}_{index}")
+        for index, kind in zip(range(keys), itertools.cycle(KINDS))
+    ]
+    phases = [0 if clock != "own" else rng.randrange(60 * US) for _ in range(keys)]
+    start = T0 + 60 * US
+    pace = Pace.for_sender(start, interval, 1.0)
+    sent = Sent()
+    arrivals = sorted(
+        (start + minute * 60 * US + phase + (0 if clock == "own" else 123_456), index)
+        for minute in range(minutes)
+        for index, phase in enumerate(phases)
+    )
+    due = 0
+    tick = start + interval * US
+    while tick <= start + minutes * 60 * US:
+        now = tick
+        while True:
+            while due < len(arrivals) and arrivals[due][0] <= now:
+                time_us, index = arrivals[due]
+                due += 1
+                if clock == "one, gaps" and rng.random() < 0.1:
+                    continue
+                value = 20 + index / 7 if long_values else round(rng.uniform(15, 25), 1)
+                handles[index].append(time_us, value)
+                sent.appended += 1
+            frame = buffer.take_frame(pace=replace(pace, now_us=now))
+            if frame is None:
+                break
+            sent.delivered += frame.sample_count
+            sent.wait_us = max(sent.wait_us, now - frame.oldest_us)
+            if now >= start + settle * 60 * US:
+                sent.bytes += len(frame.data_json)
+                sent.readings += frame.sample_count
+                sent.requests += 1
+                sent.nulls += null_count(frame)
+            buffer.confirm(frame)
+            now += pace.slot_us
+        tick = max(tick + interval * US, now)
+    return sent
+
+
+ROOMS = ("living_room", "kitchen", "bedroom", "bathroom", "office", "garage", "hall")
+KINDS = ("temperature", "humidity", "power", "illuminance", "energy")
+
+
+@pytest.mark.parametrize(
+    "long_values", [False, True], ids=["21.5", "20.142857142857142"]
+)
+def test_1000_entities_once_a_minute_within_150_bytes_a_reading(
+    long_values: bool,
+) -> None:
+    sent = send_every_minute(1_000, long_values=long_values)
+    # Every reading went, exactly once.
+    assert sent.delivered == sent.appended == 8_000
+    assert sent.readings > 4_000
+    assert sent.bytes / sent.readings <= 150
+    # And within two intervals of its time, a request's time to spare.
+    assert sent.wait_us <= Pace.for_sender(T0, 60, 1.0).horizon_us
+
+
+def test_5000_entities_once_a_minute_near_the_least_bytes_possible() -> None:
+    """The dense matrix sets a floor that grows with the entities; the packer is near it.
+
+    In any schedule, a request leaves at most once a slot, so on average it
+    carries at least keys * slot / 60 s readings; a key has at most two readings
+    in it (a third would be two minutes old: later than two intervals); all
+    times differ. So a request of R readings has at least R / 2 keys and R * (R
+    / 2 - 1) nulls, and by convexity the readings average at least
+    keys * slot / 120 s - 1 nulls, 5 bytes each, plus 30 bytes of time, the
+    value, and half the key. At 5,000 entities that alone is over 250 bytes a
+    reading: 200 cannot be met at one request a second with exact times and no
+    compression, however the frames are packed.
+    """
+    keys = 5_000
+    sent = send_every_minute(keys, minutes=6)
+    slot = Pace.for_sender(T0, 60, 1.0).slot_us / US
+    floor = (
+        5 * (keys * slot / 120 - 1)
+        + 30
+        + len("21.5,")
+        + len('"sensor.hall_power_1":[],') / 2
+    )
+    assert floor > 250
+    assert sent.delivered == sent.appended == keys * 6
+    assert sent.bytes / sent.readings <= 1.15 * floor
+    assert sent.wait_us <= Pace.for_sender(T0, 60, 1.0).horizon_us
+
+
+@pytest.mark.parametrize(
+    ("clock", "interval"), [("one", 60), ("one, gaps", 120)], ids=["one", "gaps"]
+)
+def test_keys_on_one_clock_pack_densely(clock: str, interval: int) -> None:
+    """Keys that share times fill frames whatever their number.
+
+    With gaps (a tenth of the readings missing) and two readings a key per
+    send, keys' times differ a little: a null per missing reading at most (the
+    packer may also put keys of the same times in requests of their own).
+    """
+    sent = send_every_minute(1_000, clock=clock, interval=interval)
+    assert sent.delivered == sent.appended
+    assert sent.readings > 4_000
+    if clock == "one":
+        assert sent.nulls == 0
+        assert sent.bytes / sent.readings <= 50
+    else:
+        assert sent.nulls <= sent.readings / 10
+        assert sent.requests <= 20
+        assert sent.bytes / sent.readings <= 50
+
+
+def test_a_quiet_sender_sends_what_waits_in_one_request() -> None:
+    """After a start or a quiet spell a frame takes as much as fits; then it is paced."""
+    buffer = SampleBuffer()
+    pace = Pace.for_sender(T0 + 10 * US, 60, 1.0)
+    for index in range(200):
+        buffer.series(f"sensor.s{index}").append(T0 + index * 1_003, 1.0)
+    first = buffer.take_frame(pace=pace)
+    assert first is not None
+    assert first.sample_count == 200
+    buffer.confirm(first)
+
+    for index in range(200):
+        buffer.series(f"sensor.s{index}").append(T0 + 2 * US + index * 1_003, 2.0)
+    later = replace(pace, now_us=pace.now_us + 30 * US)
+    paced = buffer.take_frame(pace=later)
+    assert paced is not None
+    assert len(paced.keys) == NULL_ALLOWANCE + 1
+    # Unanswered (Clarify away): however long the wait, frames stay paced.
+    buffer.release(paced)
+    much_later = replace(later, now_us=later.now_us + 3_600 * US)
+    again = buffer.take_frame(pace=much_later)
+    assert again is not None
+    assert len(again.keys) == NULL_ALLOWANCE + 1
+    buffer.confirm(again)
+    # Answered, then quiet for an interval: as much as fits again.
+    quiet = replace(much_later, now_us=much_later.now_us + pace.quiet_us)
+    rest = buffer.take_frame(pace=quiet)
+    assert rest is not None
+    assert rest.sample_count == 200 - len(again.keys)
+
+
+def test_a_day_of_backlog_leaves_in_bounded_frames() -> None:
+    """1,440,000 readings: each frame within the work a call may do."""
+    buffer = SampleBuffer()
+    keys = 1_000
+    handles = [buffer.series(f"sensor.s{index}") for index in range(keys)]
+    for minute in range(1_440):
+        for index, handle in enumerate(handles):
+            handle.append(T0 + minute * 60 * US + index * 1_009, 1.0)
+    pace = Pace(T0 + 1_440 * 60 * US, US, 117 * US)
+    frame = buffer.take_frame(pace=pace)
+    assert frame is not None
+    assert frame.keys[0] == "sensor.s0"
+    times = len(decode(frame)["times"])
+    assert (len(frame.keys) + TIME_WORK) * times <= FRAME_WORK
+    # Whole keys, and as many as the cells allow: several a frame.
+    assert frame.sample_count == 1_440 * len(frame.keys)
+    assert len(frame.keys) > 1
+    buffer.confirm(frame)
+    # A key of more readings than a frame holds goes in pieces.
+    big = SampleBuffer()
+    for second in range(1_000):
+        big.series("sensor.busy").append(T0 + second * US, 1.0)
+    small = replace(pace, max_work=300 * (1 + TIME_WORK))
+    sizes = [frame.sample_count for frame in drain_paced(big, small)]
+    assert sizes == [300, 300, 300, 100]
+
+
+def test_paced_frames_of_chosen_keys() -> None:
+    buffer = SampleBuffer()
+    for index in range(20):
+        buffer.series(f"k{index}").append(T0 + index, 1.0)
+    pace = Pace(T0 + US, US, 100 * US)
+    frame = buffer.take_frame(keys=["k3", "k1", "k7", "k1"], pace=pace)
+    assert frame is not None
+    assert frame.keys == ("k1", "k3", "k7")

@@ -19,7 +19,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, STATE_OFF, STATE_ON
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 
@@ -62,15 +62,28 @@ async def test_status_entities(
     assert device.identifiers == {(DOMAIN, entry.unique_id)}
     assert device.name == "Cabin"
     assert device.entry_type is dr.DeviceEntryType.SERVICE
+    registry = er.async_get(hass)
     entity_ids = {
         e.translation_key: e.entity_id
-        for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
     }
+    # Sent readings changes with every send: it is there, but off by default.
+    sent = registry.async_get(entity_ids["sent_readings"])
+    assert sent is not None
+    assert sent.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert hass.states.get(entity_ids["sent_readings"]) is None
+    registry.async_update_entity(entity_ids["sent_readings"], disabled_by=None)
+    # Home Assistant reloads the entry by itself a little later.
+    freezer.tick(timedelta(seconds=31))
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(entity_ids["sent_readings"]) is not None
     assert hass.states.get(entity_ids["connection"]).state == "unknown"
 
     hass.states.async_set("sensor.power", "1")
     freezer.tick(timedelta(seconds=1))
     hass.states.async_set("sensor.power", "2")
+    await hass.async_block_till_done()
     freezer.tick(timedelta(seconds=60))
     async_fire_time_changed(hass)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -83,11 +96,13 @@ async def test_status_entities(
 
     emulator.inject(Fault(kind="http", status=502, rpc_method="integration.insert"))
     hass.states.async_set("sensor.power", "3")
-    await _flush(hass)
-    # The flush waits its turn: a second after the previous request.
+    # The flush waits its turn, a second after the previous request, and says
+    # when the send failed.
     freezer.tick(timedelta(seconds=1))
-    async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    with pytest.raises(HomeAssistantError) as failed:
+        await _flush(hass)
+    assert failed.value.translation_key == "flush_failed"
+    assert "502" in failed.value.translation_placeholders["reason"]
     connection = hass.states.get(entity_ids["connection"])
     assert connection.state == STATE_OFF
     assert "502" in connection.attributes["last_error"]
@@ -108,7 +123,15 @@ async def test_flush_action(
     hass.states.async_set("sensor.power", "2")
     emulator.inject(Fault(kind="http", status=503, rpc_method="integration.insert"))
     freezer.tick(timedelta(seconds=1))
-    await _flush(hass)
+    with pytest.raises(HomeAssistantError) as failed:
+        await _flush(hass)
+    assert failed.value.translation_key == "flush_failed"
+    # Backing off now: the flush says so, and leaves Clarify alone.
+    requests = len(emulator.requests)
+    with pytest.raises(HomeAssistantError) as backing_off:
+        await _flush(hass)
+    assert backing_off.value.translation_key == "flush_backing_off"
+    assert len(emulator.requests) == requests
     assert [r.http_status for r in emulator.requests][-1] == 503
     assert len(emulator.points(integration.integration_id)["power"]) == 1
     assert hass.states.get("sensor.cabin_buffered_readings").state == "1"

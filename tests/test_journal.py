@@ -8,6 +8,7 @@ The real thing (SIGKILL of a real server) is in the end-to-end stage.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 import shutil
@@ -139,7 +140,10 @@ async def test_the_journal_is_written_within_the_interval(
     at = sim.set_state("sensor.meter_0", "42.5")
     await hass.async_block_till_done()
     await sim.advance(WRITE_INTERVAL)
-    with sqlite3.connect(_journal(Path(hass.config.config_dir))) as connection:
+    with (
+        closing(sqlite3.connect(_journal(Path(hass.config.config_dir)))) as connection,
+        connection,
+    ):
         rows = connection.execute(
             "SELECT second, micro, value FROM readings"
         ).fetchall()
@@ -159,7 +163,10 @@ async def test_confirmed_readings_leave_the_journal(
     await sim.advance(60)
     await sim.advance(WRITE_INTERVAL)
     assert len(stored_points(emulator, integration)) == len(ENTITIES)
-    with sqlite3.connect(_journal(Path(hass.config.config_dir))) as connection:
+    with (
+        closing(sqlite3.connect(_journal(Path(hass.config.config_dir)))) as connection,
+        connection,
+    ):
         assert connection.execute("SELECT count(*) FROM readings").fetchone() == (0,)
 
 
@@ -194,10 +201,10 @@ async def test_a_damaged_journal_never_fails_setup(
         case "truncated":
             path.write_bytes(original[: len(original) // 2])
         case "newer_version":
-            with sqlite3.connect(path) as connection:
+            with closing(sqlite3.connect(path)) as connection, connection:
                 connection.execute("PRAGMA user_version = 99")
         case "bad_row":
-            with sqlite3.connect(path) as connection:
+            with closing(sqlite3.connect(path)) as connection, connection:
                 connection.execute(
                     "UPDATE readings SET value = value + 1 WHERE (key, second) IN"
                     " (SELECT key, second FROM readings LIMIT 1)"
@@ -278,3 +285,34 @@ async def test_random_damage_loses_only_what_was_damaged(
         if not flips and cut is None:
             assert lost == 0
         await second.async_stop(force=True)
+
+
+async def test_a_journal_that_cannot_be_written_is_reported(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Readings stay in memory and a repair says so, until the file can be written."""
+    await setup_entry(hass, _entry(emulator, integration))
+    emulator.inject(Fault(kind="http", status=503, count=1_000_000))
+    at = sim.set_state("sensor.meter_0", "1")
+    await hass.async_block_till_done()
+    issue_id = f"{ENTRY_ID}_journal_unwritable"
+    path = _journal(Path(hass.config.config_dir))
+    # Another program holds the file locked (for longer than the write waits).
+    with closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        await sim.advance(WRITE_INTERVAL)
+        issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert "locked" in issue.translation_placeholders["error"]
+        other.execute("ROLLBACK")
+    await sim.advance(WRITE_INTERVAL)
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    with closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT value FROM readings").fetchall() == [(1.0,)]
+    emulator.clear_faults()
+    await sim.advance(60)
+    assert stored_points(emulator, integration) == {"sensor.meter_0": {at: 1.0}}

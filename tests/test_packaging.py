@@ -315,8 +315,25 @@ def _is_exception_call(node: ast.Call) -> bool:
 def test_exception_strings_complete(strings: dict[str, Any]) -> None:
     """Every translated exception the code raises has its message."""
     exceptions = strings.get("exceptions", {})
-    for key in _translation_keys_raised():
+    for key in _translation_keys_raised() | _flush_error_kinds():
         assert "message" in exceptions.get(key, {}), f"exceptions.{key}.message missing"
+    # Home Assistant reads only `message`: a plain string is never shown.
+    for key, entry in exceptions.items():
+        assert isinstance(entry, dict), f"exceptions.{key} is not an object"
+        assert isinstance(entry.get("message"), str), f"exceptions.{key}.message"
+
+
+def _flush_error_kinds() -> set[str]:
+    """The kinds FlushError is raised with: translation keys of the flush action."""
+    tree = ast.parse((INTEGRATION / "sender.py").read_text())
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", "") == "FlushError"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
 
 
 def test_services_match_strings(strings: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from homeassistant.util import dt as dt_util
 
 from custom_components.clarify.signals import (
     Conversion,
+    SignalContext,
     conversion_for,
     default_input_key,
     is_valid_input_key,
@@ -428,6 +429,7 @@ def test_metadata_of_a_numeric_sensor() -> None:
             "friendly_name": "Outdoor temperature",
             "unit_of_measurement": "°C",
             "device_class": "temperature",
+            "state_class": "measurement",
         },
     )
     conversion = conversion_for(state.entity_id, state=state)
@@ -437,26 +439,69 @@ def test_metadata_of_a_numeric_sensor() -> None:
         "sensor.outdoor_temperature",
         conversion,
         state,
-        area="Garden",
-        device="Weather station",
+        context=SignalContext(
+            area="Garden",
+            floor="Outside",
+            device="Weather station",
+            manufacturer="Acme",
+            model="WS-1",
+            integration="acme_weather",
+            labels=("Climate", "Outdoor", "Climate"),
+            instance="Cabin",
+            gap_detection="PT10M",
+        ),
     ) == {
         "name": "Outdoor temperature",
-        "description": "Home Assistant entity sensor.outdoor_temperature",
+        "description": "Home Assistant entity sensor.outdoor_temperature, of the"
+        " device Weather station, from the integration acme_weather, in the area"
+        " Garden",
         "labels": {
             "source": ["home-assistant"],
             "domain": ["sensor"],
             "device_class": ["temperature"],
+            "state_class": ["measurement"],
             "area": ["Garden"],
+            "floor": ["Outside"],
             "device": ["Weather station"],
+            "manufacturer": ["Acme"],
+            "model": ["WS-1"],
+            "integration": ["acme_weather"],
+            "label": ["Climate", "Outdoor"],
+            "instance": ["Cabin"],
         },
         "engUnit": "°C",
         "sourceType": "measurement",
         "valueType": "numeric",
         "enumValues": {},
         "sampleInterval": None,
-        "gapDetection": None,
+        "gapDetection": "PT10M",
         "annotations": {"home-assistant/entity-id": "sensor.outdoor_temperature"},
     }
+
+
+def test_metadata_keeps_to_clarify_limits() -> None:
+    """Nothing Home Assistant holds makes the call invalid."""
+    state = State("sensor.x", "1", {"friendly_name": "n" * 300})
+    conversion = conversion_for(state.entity_id, state=state)
+    metadata = signal_metadata(
+        state.entity_id,
+        "sensor.x",
+        conversion,
+        state,
+        context=SignalContext(
+            area="a" * 500, labels=("  ", "l" * 200), device="d" * 2000
+        ),
+    )
+    assert len(metadata["name"]) == 128
+    assert len(metadata["description"]) <= 1000
+    assert metadata["labels"]["area"] == ["a" * 128]
+    assert metadata["labels"]["label"] == ["l" * 128]
+    assert all(
+        LABEL_KEY_RULE.fullmatch(key)
+        and values
+        and all(0 < len(v) <= 128 for v in values)
+        for key, values in metadata["labels"].items()
+    )
 
 
 def test_metadata_of_a_binary_sensor() -> None:

@@ -13,6 +13,8 @@ pure (standard library and orjson), so it is fast to test and to reason about:
   `integration.insert` request. The readings stay in the buffer, in flight, until
   the request's fate is known: `confirm` removes them, `release` puts them back,
   `reject` removes only the series Clarify refused. Delivery is at least once.
+  Given the sender's `Pace`, it packs for bytes rather than for requests: see
+  "Packing" below.
 - Every change that a crash must not undo is also logged for the write-ahead
   journal: each appended reading in order, each reading dropped for lack of room.
   `drain_journal` hands the log over; `confirm` and `reject` return the readings
@@ -22,6 +24,36 @@ pure (standard library and orjson), so it is fast to test and to reason about:
 Times are integer microseconds since the Unix epoch, UTC (see `datetime_to_us`);
 values are finite floats. The caller guarantees both: checking them here would
 tax every state change for a mistake the caller makes once.
+
+Packing
+-------
+`integration.insert` takes a dense matrix: every series has a cell, a value or
+``null``, for every time in the request. Home Assistant's readings carry
+microsecond times that never coincide between entities, so a request of K keys
+with distinct times holds (K - 1) nulls per reading: null cells, not readings,
+are what a frame of many keys costs. In general a frame of K keys, T times and R
+readings has K * T - R nulls, and T <= R, so its nulls never exceed (K - 1) * R.
+
+So a paced frame holds as few keys as the rate limit allows. A key is due
+`Pace.horizon_us` after its oldest pending reading; requests leave one per
+`Pace.slot_us`, and take keys oldest first (earliest deadline first).
+`Pace.schedule` finds per_request, the fewest keys per request that has every
+key leave before it is due (and a backlog of overdue keys gone within a
+horizon), and how many of them this request must take. The frame then takes
+keys in that order, each with all its pending readings, while
+
+- the frame's nulls stay at most max(`NULL_ALLOWANCE`, per_request - 1) times
+  its readings: the bound every paced frame keeps;
+- a key adds at most twice that many nulls per reading it brings, unless it is
+  due in this very request (so one key of many readings is not padded with
+  the rows of many keys of one reading each);
+- the encoded size stays within ``max_bytes``, and the work of building it,
+  its cells (keys x times) plus `TIME_WORK` per time, within `Pace.max_work`:
+  that bounds how long one call holds the event loop.
+
+Keys that share times (one clock) add no nulls, so they fill a frame densely
+whatever their number; the key with the oldest pending reading always goes
+first, so no reading waits behind newer ones.
 """
 
 from __future__ import annotations
@@ -30,12 +62,15 @@ from array import array
 import base64
 import binascii
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 import heapq
 import itertools
+from itertools import repeat
 import math
+from operator import add, floordiv, rshift
 import sys
 from types import MappingProxyType
 from typing import Any, Final, NamedTuple, Protocol, TypeIs
@@ -50,6 +85,31 @@ DEFAULT_FRAME_BYTES: Final = 4 * 1024 * 1024
 
 STORAGE_VERSION: Final = 1
 """The version of the format `SampleBuffer.to_dict` writes."""
+
+NULL_ALLOWANCE: Final = 4
+"""Nulls per reading a paced frame may always hold (20 bytes a reading at most).
+
+Enough for a few keys of distinct times to share a request when the rate limit
+does not ask for it: a quiet installation sends a handful of requests per
+interval rather than one per key."""
+
+TIME_WORK: Final = 64
+"""What a frame's time costs to build and encode, in cells: a cell (a value or a
+null) takes some 12 ns, a time (sorted, formatted, placed) some 0.8 us."""
+
+FRAME_WORK: Final = 2**18
+"""The work of one paced frame at most, in cells (see `TIME_WORK`): about 3 ms on
+a quiet machine here, so a take stays within a 20 ms event-loop slice on a busy
+or slower one. 1,000 keys x 60 shared times still make one frame; a key of more
+than 4,000 readings goes in pieces; a day's backlog of one reading a minute,
+two keys a frame (its 1,440,000 readings leave in about ten minutes)."""
+
+# How far past the last key a paced frame has room for looks for keys whose
+# times it already holds, before it gives up.
+_SCAN_KEYS: Final = 64
+# Ordering keys of series: the oldest pending time above a series' place.
+_PLACE_BITS: Final = 32
+_PLACE_MASK: Final = (1 << _PLACE_BITS) - 1
 
 _US: Final = 1_000_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -96,25 +156,31 @@ def format_time(time_us: int) -> str:
 
 
 def _format_times(times: Iterable[int]) -> list[str]:
-    """Format sorted times, computing each second's text only once."""
+    """Format sorted times: each day's text computed once, the clock from tables."""
     formatted: list[str] = []
     append = formatted.append
-    last_second = last_day = None
-    day_text = prefix = ""
+    clock = _CLOCK
+    last_day = None
+    day_text = ""
     for time_us in times:
         second, micro = divmod(time_us, _US)
-        if second != last_second:
-            last_second = second
-            day, second_of_day = divmod(second, 86_400)
-            if day != last_day:
-                last_day = day
-                day_text = (_EPOCH_DATE + timedelta(days=day)).isoformat()
-            hours, rest = divmod(second_of_day, 3600)
-            minutes, seconds = divmod(rest, 60)
-            prefix = f"{day_text}T{hours:02d}:{minutes:02d}:{seconds:02d}."
+        day, second_of_day = divmod(second, 86_400)
+        if day != last_day:
+            last_day = day
+            day_text = (_EPOCH_DATE + timedelta(days=day)).isoformat()
+        minute, second_of_minute = divmod(second_of_day, 60)
         # zfill is twice as fast as a format specifier, and this runs per reading.
-        append(f"{prefix}{str(micro).zfill(6)}Z")
+        append(
+            f"{day_text}{clock[minute]}{_SECONDS[second_of_minute]}{str(micro).zfill(6)}Z"
+        )
     return formatted
+
+
+# "Thh:mm:" for every minute of a day, and "ss." for every second of a minute.
+_CLOCK: Final = tuple(
+    f"T{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)
+)
+_SECONDS: Final = tuple(f"{second:02d}." for second in range(60))
 
 
 class BufferFormatError(ValueError):
@@ -165,6 +231,92 @@ class Frame:
     newest_us: int
 
 
+@dataclass(frozen=True, slots=True)
+class Pace:
+    """How fast a sender's requests follow one another, and how late a reading may be.
+
+    Attributes:
+        now_us: The time of the request being built.
+        slot_us: The time from one request to the next while a send goes on:
+            Clarify's spacing between requests plus the time a request takes.
+        horizon_us: How long after its time a reading may leave at the latest.
+        quiet_us: After this long without a frame taken (or before the first),
+            the sender is quiet: see `SampleBuffer.take_frame`. None: never.
+        max_work: The most work one frame may take to build: its cells (keys x
+            times) plus `TIME_WORK` per time. The bound on how long one
+            `SampleBuffer.take_frame` call runs.
+
+    """
+
+    now_us: int
+    slot_us: int
+    horizon_us: int
+    quiet_us: int | None = None
+    max_work: int = FRAME_WORK
+
+    @classmethod
+    def for_sender(
+        cls, now_us: int, interval: float, spacing: float, max_work: int = FRAME_WORK
+    ) -> Pace:
+        """Return the pace of a sender that sends every `interval` seconds.
+
+        Its requests leave at least `spacing` seconds apart (Clarify's rate
+        limit), and each takes up to a quarter of that on top: that is a slot.
+        A reading must be in Clarify within two intervals of its time, so it
+        must leave two slots before that. A sender that took no frame for an
+        interval and a slot has been quiet.
+        """
+        slot_us = max(1, round(spacing * 1.25 * _US))
+        interval_us = round(interval * _US)
+        horizon_us = max(slot_us, 2 * interval_us - 2 * slot_us)
+        return cls(now_us, slot_us, horizon_us, interval_us + slot_us, max_work)
+
+    def schedule(self, oldest_times: Iterable[int]) -> tuple[int, int]:
+        """Return how many keys must be in this request, and the keys per request.
+
+        `oldest_times` are the oldest pending times of the keys, in any order.
+        Keys leave oldest first, `per_request` of them per request, one request
+        per slot from now: so the key of rank r (from 0) leaves in request
+        r // per_request. A key is due `horizon_us` after its oldest reading
+        and must leave in the last request before that; overdue keys (a
+        backlog) have no deadline left but must all be gone within a horizon.
+        `per_request` is the fewest keys per request that keeps all that, and
+        `due` the fewest keys this request must take for the later requests,
+        `per_request` keys each, to keep it.
+        """
+        slot = self.slot_us
+        slots = max(1, self.horizon_us // slot)
+        # The last request (from now, 0 first) each key may leave in: overdue
+        # keys land below 0, and keys that may wait a horizon or longer are
+        # all counted at `slots`. Counted in C: this runs per key.
+        latest = Counter(
+            map(
+                floordiv,
+                map(add, oldest_times, repeat(self.horizon_us - self.now_us)),
+                repeat(slot),
+            )
+        )
+        overdue = sum(count for request, count in latest.items() if request < 0)
+        # (last request, keys up to and including those that must leave in it)
+        limits: list[tuple[int, int]] = []
+        ranked = overdue
+        for request, count in sorted(latest.items()):
+            if request >= 0:
+                ranked += count
+                limits.append((min(request, slots), ranked))
+        per_request = max(
+            1,
+            -(-overdue // slots),
+            *(-(-ranked // (request + 1)) for request, ranked in limits),
+        )
+        due = max(
+            0,
+            overdue - (slots - 1) * per_request,
+            *(ranked - request * per_request for request, ranked in limits),
+        )
+        return due, per_request
+
+
 class Readings(NamedTuple):
     """Readings of one input key: times and values, in step."""
 
@@ -193,13 +345,17 @@ class SampleBuffer:
     Not thread safe: everything runs in Home Assistant's event loop.
     """
 
-    __slots__ = ("_flight", "_frame", "_ledger")
+    __slots__ = ("_answered", "_flight", "_frame", "_ledger", "_paced_at")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         """Create an empty buffer that holds at most `capacity` readings."""
         self._ledger = _Ledger(_checked_capacity(capacity))
         self._frame: Frame | None = None
         self._flight: tuple[_Series, ...] = ()
+        # When the last paced frame was taken, and whether the last frame that
+        # landed was answered by Clarify: what tells a quiet sender.
+        self._paced_at: int | None = None
+        self._answered = True
 
     def series(self, key: str) -> Series:
         """Return the write handle of an input key, creating it on first use.
@@ -210,6 +366,22 @@ class SampleBuffer:
         if (series := self._ledger.series.get(key)) is None:
             series = self._ledger.add_series(key)
         return series
+
+    def set_min_interval(self, key: str, seconds: int) -> None:
+        """Keep at most one reading of `key` per `seconds`, the last one appended.
+
+        Windows are whole multiples of `seconds` since the epoch; 0 or 1 means
+        one per second. Applies to readings appended from now on.
+        """
+        series = self.series(key)
+        assert isinstance(series, _Series)
+        window_us = max(1, seconds) * _US
+        if window_us != series.window_us:
+            series.window_us = window_us
+            times = series.times
+            series.window = (
+                times[-1] // window_us if len(times) > series.head else _NOTHING_PENDING
+            )
 
     def __len__(self) -> int:
         """Return the number of readings buffered, in flight included."""
@@ -266,16 +438,26 @@ class SampleBuffer:
         self,
         max_bytes: int = DEFAULT_FRAME_BYTES,
         keys: Collection[str] | None = None,
+        *,
+        pace: Pace | None = None,
     ) -> Frame | None:
-        """Pack the oldest pending readings into a frame and mark them in flight.
+        """Pack pending readings into a frame and mark them in flight.
 
         Clarify's format is a dense matrix: one value or null per key per time.
-        Readings of different entities rarely share a time, so the frame is filled
-        with whole keys, the one with the oldest pending reading first, for as long
-        as a conservative estimate of the encoded size stays within `max_bytes`;
-        keys that do share times pack densely. A key too big on its own
-        contributes its oldest readings. With `keys`, only those keys' readings
-        are considered. Return None when nothing (of them) is pending.
+        Keys go in the order of their oldest pending reading, each with all its
+        pending readings, for as long as a conservative estimate of the encoded
+        size stays within `max_bytes`. Without `pace`, that is all the rule:
+        as few requests as the size allows, whatever the nulls. With `pace`
+        (what a sender passes), the frame holds as few keys as the rate limit
+        allows (see "Packing" in the module's description): call again for
+        the next frame as long as one comes back, one request per slot. But
+        when the sender has been quiet (no paced frame for `Pace.quiet_us`, or
+        none yet) and Clarify answered the last frame, the frame takes as much
+        as fits within `Pace.max_work`: what a quiet spell or a restart left
+        goes in one request, as a flush asks. The key with the oldest pending
+        reading is always in the frame; a key too big on its own contributes
+        its oldest readings. With `keys`, only those keys' readings are
+        considered. Return None when nothing (of them) is pending.
 
         Raises:
             RuntimeError: another frame is still in flight.
@@ -284,9 +466,20 @@ class SampleBuffer:
         """
         if self._frame is not None:
             raise RuntimeError("A frame is already in flight")
-        chosen, time_set = self._pack(max_bytes, keys)
+        quiet = (
+            pace is not None
+            and pace.quiet_us is not None
+            and (
+                self._paced_at is None or pace.now_us - self._paced_at >= pace.quiet_us
+            )
+        )
+        chosen, time_set = self._pack(
+            max_bytes, keys, pace, paced=not (quiet and self._answered)
+        )
         if not chosen:
             return None
+        if pace is not None:
+            self._paced_at = pace.now_us
 
         frame_times = sorted(time_set)
         all_times = array("q", frame_times)
@@ -318,53 +511,110 @@ class SampleBuffer:
         return self._frame
 
     def _pack(
-        self, max_bytes: int, keys: Collection[str] | None
+        self,
+        max_bytes: int,
+        keys: Collection[str] | None,
+        pace: Pace | None,
+        *,
+        paced: bool,
     ) -> tuple[list[tuple[_Series, int]], set[int]]:
         """Choose the series of a frame, how many readings of each, and the times."""
-        candidates: Iterable[_Series] = self._ledger.series.values()
-        if keys is not None:
-            candidates = [
-                series
-                for key in keys
-                if (series := self._ledger.series.get(key)) is not None
-            ]
-        by_age = sorted(
-            (series.times[series.head], series.seq, series)
-            for series in candidates
+        ledger = self._ledger
+        pool: list[_Series]
+        if keys is None:
+            pool = list(ledger.series.values())
+        else:
+            pool = sorted(
+                {
+                    series
+                    for key in keys
+                    if (series := ledger.series.get(key)) is not None
+                },
+                key=_registration,
+            )
+        # Series are registered in `seq` order, so a series' place in `pool` breaks
+        # ties between oldest times as `seq` does. One integer per series is
+        # cheaper to build and order than a tuple; a heap orders only as many as
+        # the frame looks at.
+        order = [
+            (series.times[series.head] << _PLACE_BITS) | place
+            for place, series in enumerate(pool)
             if len(series.times) > series.head
-        )
+        ]
+        if not order:
+            return [], set()
+        max_work = None if pace is None else pace.max_work
+        if pace is None or not paced:
+            # No limit but the size: the nulls may be what they may.
+            due = len(order)
+            allowance: int | None = None
+        else:
+            due, per_request = pace.schedule(map(rshift, order, repeat(_PLACE_BITS)))
+            allowance = max(NULL_ALLOWANCE, per_request - 1)
+        heapq.heapify(order)
         budget = max_bytes - _FRAME_BYTES
         chosen: list[tuple[_Series, int]] = []
         frame_times: set[int] = set()
-        key_bytes = samples = 0
+        key_bytes = samples = nulls = 0
         previous: array[int] | None = None
-        for _, _, series in by_age:
-            pending = series.times[series.head :]
+        passed = 0
+        position = -1
+        while order:
+            series = pool[heapq.heappop(order) & _PLACE_MASK]
+            position += 1
+            # The pending readings; a view (no copy) when there is no dead prefix.
+            pending = series.times if not series.head else series.times[series.head :]
+            count = len(pending)
             # Keys fed by one clock have the same times: comparing is cheaper than
             # looking for new ones.
-            new_times = set() if pending == previous else set(pending) - frame_times
+            if pending == previous:
+                new = 0
+            elif not frame_times:
+                new = count
+            else:
+                new = count - len(frame_times.intersection(pending))
             key_count = len(chosen) + 1
-            time_count = len(frame_times) + len(new_times)
-            sample_count = samples + len(pending)
+            time_count = len(frame_times) + new
+            sample_count = samples + count
+            null_count = key_count * time_count - sample_count
+            if chosen and allowance is not None:
+                # The rows there are get a null per new time, this one a null
+                # per time it has no reading at.
+                added = null_count - nulls
+                if null_count > allowance * sample_count or (
+                    position >= due and added > 2 * allowance * count
+                ):
+                    passed += 1
+                    if passed >= _SCAN_KEYS:
+                        break
+                    continue
             size = (
                 key_bytes
                 + series.frame_bytes
                 + time_count * _TIME_BYTES
                 + sample_count * _NUMBER_BYTES
-                + (key_count * time_count - sample_count) * _NULL_BYTES
+                + null_count * _NULL_BYTES
             )
-            if size <= budget:
-                chosen.append((series, len(pending)))
-                frame_times.update(new_times)
+            if size <= budget and (
+                max_work is None or (key_count + TIME_WORK) * time_count <= max_work
+            ):
+                chosen.append((series, count))
+                if new:
+                    frame_times.update(pending)
                 key_bytes += series.frame_bytes
                 samples = sample_count
+                nulls = null_count
                 previous = pending
+                passed = 0
                 continue
             if not chosen:
                 # Alone, a key has no nulls: its times are sorted and unique.
                 count = (budget - series.frame_bytes) // (_TIME_BYTES + _NUMBER_BYTES)
                 if count < 1:
                     raise ValueError(f"max_bytes={max_bytes} cannot hold a reading")
+                if max_work is not None:
+                    # A reading at least, whatever the bound: sending goes on.
+                    count = max(1, min(count, max_work // (1 + TIME_WORK)))
                 chosen.append((series, count))
                 frame_times.update(pending[:count])
             break
@@ -378,7 +628,7 @@ class SampleBuffer:
         the journal keeps in their place.
         """
         confirmed: list[Readings] = []
-        for series in self._land(frame):
+        for series in self._land(frame, answered=True):
             readings = series.unshadowed(
                 Readings(series.key, series.flight_times, series.flight_values)
             )
@@ -403,7 +653,7 @@ class SampleBuffer:
 
     def release(self, frame: Frame) -> None:
         """Make the frame's readings pending again, as if never taken."""
-        for series in self._land(frame):
+        for series in self._land(frame, answered=False):
             series.unfreeze()
         self._ledger.shed()
 
@@ -416,7 +666,7 @@ class SampleBuffer:
         """
         refused = set(keys)
         rejected: list[Readings] = []
-        for series in self._land(frame):
+        for series in self._land(frame, answered=True):
             if series.key in refused:
                 times, values = series.flight_times, series.flight_values
                 self._ledger.count -= series.discard_flight()
@@ -541,13 +791,18 @@ class SampleBuffer:
         self._ledger.shed()
         return len(added)
 
-    def _land(self, frame: Frame) -> tuple[_Series, ...]:
-        """End the flight of `frame` and return its series."""
+    def _land(self, frame: Frame, *, answered: bool) -> tuple[_Series, ...]:
+        """End the flight of `frame` and return its series.
+
+        `answered`: Clarify answered the request (stored or refused data), as
+        opposed to a frame that goes back unanswered.
+        """
         if frame is not self._frame:
             raise ValueError("This frame is not the one in flight")
         flight = self._flight
         self._frame = None
         self._flight = ()
+        self._answered = answered
         return flight
 
     def to_dict(self) -> dict[str, Any]:
@@ -620,6 +875,10 @@ class SampleBuffer:
             ledger.add_series(key).load(times, values)
         ledger.shed()
         return buffer
+
+
+def _registration(series: _Series) -> int:
+    return series.seq
 
 
 def _checked_capacity(capacity: int) -> int:
@@ -777,10 +1036,11 @@ class _Series:
         "log_times",
         "log_values",
         "queued",
-        "second",
         "seq",
         "times",
         "values",
+        "window",
+        "window_us",
     )
 
     def __init__(self, ledger: _Ledger, key: str, seq: int) -> None:
@@ -792,9 +1052,12 @@ class _Series:
         self.times: array[int] = array("q")
         self.values: array[float] = array("d")
         self.head = 0
-        # The UTC second of the newest pending reading, kept apart so that the
+        # At most one reading per window of this many microseconds is kept,
+        # the last one appended: a second, or longer for a rate-limited key.
+        self.window_us = _US
+        # The window of the newest pending reading, kept apart so that the
         # common append needs no array read (each creates an int).
-        self.second = _NOTHING_PENDING
+        self.window = _NOTHING_PENDING
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
         self.flight_values: array[float] = array("d")
@@ -805,15 +1068,15 @@ class _Series:
         self.log_values: array[float] = array("d")
 
     def append(self, time_us: int, value: float) -> None:
-        """Buffer one reading; a later one in the same UTC second replaces it."""
+        """Buffer one reading; a later one in the same window replaces it."""
         self.log_times.append(time_us)
         self.log_values.append(value)
-        second = time_us // _US
-        if second > self.second:
+        window = time_us // self.window_us
+        if window > self.window:
             # The common case: a reading newer than every pending one.
             self.times.append(time_us)
             self.values.append(value)
-            self.second = second
+            self.window = window
             # So only a first pending reading can be older than its queue entry.
             if time_us < self.queued:
                 self.ledger.enqueue(self, time_us)
@@ -821,7 +1084,12 @@ class _Series:
             ledger.count += 1
             if ledger.count > ledger.capacity:
                 ledger.shed()
-        elif second == self.second and time_us >= self.times[-1]:
+        elif window == self.window and time_us >= self.times[-1]:
+            replaced = self.times[-1]
+            if replaced // _US != time_us // _US:
+                # A longer window: the journal keeps readings by second, so
+                # the one replaced in another second must go from it too.
+                self.log_drop(replaced, self.values[-1])
             self.times[-1] = time_us
             self.values[-1] = value
         else:
@@ -915,7 +1183,7 @@ class _Series:
         if head == len(self.times):
             del self.times[:], self.values[:]
             self.head = 0
-            self.second = _NOTHING_PENDING
+            self.window = _NOTHING_PENDING
         elif head >= _COMPACT_AFTER and 2 * head >= len(self.times):
             del self.times[:head], self.values[:head]
             self.head = 0
@@ -924,12 +1192,18 @@ class _Series:
         """Move the oldest `count` pending readings in flight and return them."""
         start = self.head
         end = start + count
+        if start == 0 and end == len(self.times):
+            # All of them: the arrays change hands, nothing is copied.
+            self.flight_times, self.times = self.times, array("q")
+            self.flight_values, self.values = self.values, array("d")
+            self.window = _NOTHING_PENDING
+            return self.flight_times, self.flight_values
         self.flight_times = self.times[start:end]
         self.flight_values = self.values[start:end]
         del self.times[:end], self.values[:end]
         self.head = 0
         if not self.times:
-            self.second = _NOTHING_PENDING
+            self.window = _NOTHING_PENDING
         return self.flight_times, self.flight_values
 
     def discard_flight(self) -> int:
@@ -969,6 +1243,6 @@ class _Series:
         self.times = times
         self.values = values
         self.head = 0
-        self.second = times[-1] // _US
+        self.window = times[-1] // self.window_us
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])

@@ -20,6 +20,16 @@ CONF_CREDENTIALS_FILE: Final = "credentials_file"
 
 # Config entry options.
 CONF_ENTITIES: Final = "entities"
+# Targets (areas, floors, labels, devices), domains, entities left out of them,
+# and whether target matches are limited to entities whose states are numbers.
+CONF_TARGETS: Final = "targets"
+CONF_DOMAINS: Final = "domains"
+CONF_EXCLUDE: Final = "exclude"
+CONF_NUMERIC_ONLY: Final = "numeric_only"
+# Steady values: send unchanged states that entities report (those with a state
+# class), and re-send every entity's last value after this many minutes (0: off).
+CONF_REPORT_UNCHANGED: Final = "report_unchanged"
+CONF_HEARTBEAT: Final = "heartbeat"
 CONF_FLUSH_INTERVAL: Final = "flush_interval"
 CONF_BUFFER_CAPACITY: Final = "buffer_capacity"
 # One mapping of CONF_ENTITIES: the entity (registry id, or entity ID for an
@@ -27,6 +37,10 @@ CONF_BUFFER_CAPACITY: Final = "buffer_capacity"
 CONF_ENTITY: Final = "entity"
 CONF_INPUT_KEY: Final = "input_key"
 CONF_ATTRIBUTE: Final = "attribute"
+# Further signals of one entity: attribute -> input key.
+CONF_ATTRIBUTES: Final = "attributes"
+# At most one reading per this many seconds of one entity (0: no limit).
+CONF_MIN_INTERVAL: Final = "min_interval"
 
 DEFAULT_FLUSH_INTERVAL: Final = 60
 # A day of 1,000 entities at one reading a minute; about 20 bytes a reading.
@@ -35,3 +49,5 @@ MIN_BUFFER_CAPACITY: Final = 10_000
 MAX_BUFFER_CAPACITY: Final = 50_000_000
 MIN_FLUSH_INTERVAL: Final = 10
 MAX_FLUSH_INTERVAL: Final = 3600
+MAX_HEARTBEAT: Final = 1440
+MAX_MIN_INTERVAL: Final = 86_400

@@ -22,13 +22,15 @@ from typing import Any
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.event import async_track_time_interval
+from homeassistant.util import dt as dt_util
 
 from .api import ClarifyClient
-from .buffer import SampleBuffer
+from .backfill import Backfill
+from .buffer import Readings, SampleBuffer
 from .entry import ClarifyConfigEntry, ClarifyOptions
 from .issues import (
+    ISSUE_ENTITY_MISSING,
     ISSUE_JOURNAL_DAMAGED,
     ISSUE_JOURNAL_UNWRITABLE,
     ISSUE_READINGS_DROPPED,
@@ -38,6 +40,8 @@ from .issues import (
 from .journal import Journal, JournalDamage, Restored
 from .listener import EntityListener
 from .metadata import SignalMetadataQueue
+from .rates import RateWatch
+from .selection import Selection
 from .sender import Sender
 from .status import ExporterStatus, SetAsideSeries
 
@@ -69,6 +73,7 @@ class ClarifyExporter:
         )
         self.issues = EntryIssues(hass, entry.entry_id)
         self.metadata = SignalMetadataQueue(restored.signal_hashes)
+        self.rates = RateWatch()
         self._options = ClarifyOptions.from_entry(entry)
         self.sender = Sender(
             hass,
@@ -87,8 +92,16 @@ class ClarifyExporter:
             self.buffer,
             self.metadata,
             self.status,
-            self.sender.async_request_send,
+            keys=dict(restored.input_keys),
+            on_backlog=self.sender.async_request_send,
+            on_selection=self._async_selection,
+            create_task=lambda coro, name: entry.async_create_background_task(
+                hass, coro, name
+            ),
         )
+        self.sender.prepare_metadata = self.listener.async_prepare_metadata
+        self.backfill = Backfill(self, restored.backfill)
+        self._missing: set[str] = set()
         self._damage = restored.damage
         self._unsub_interval: CALLBACK_TYPE | None = None
         self._unsub_stop: CALLBACK_TYPE | None = None
@@ -103,17 +116,24 @@ class ClarifyExporter:
         """Start listening, journalling and sending."""
         if self.hass.is_stopping:
             # Set up while Home Assistant stops (a reload that came late): the
-            # stop event is gone, so nothing would end what starts here.
+            # stop event is gone, so nothing would end what starts here; the
+            # journal, opened already, is closed again.
+            self._stopped = True
+            self.hass.async_create_task(
+                self.journal.async_close(), "Clarify journal close", eager_start=True
+            )
             return
         if self._damage is not None:
             self._async_report_damage(self._damage)
         self.journal.on_failure = self._async_journal_failure
+        self.sender.on_delivered = self._async_count
         self.journal.async_start(
             lambda coro, name: self.entry.async_create_background_task(
                 self.hass, coro, name
             )
         )
         self.listener.async_track(self._options)
+        self.backfill.async_start()
         self._async_schedule_interval()
         self._unsub_stop = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
@@ -132,6 +152,8 @@ class ClarifyExporter:
                 unsub()
         self._unsub_interval = self._unsub_stop = None
         try:
+            # What a backfill merged stays; its position is in the journal.
+            await self.backfill.async_stop()
             # State changes already handed to the event loop get their turn
             # before the last send, and those that come during it after.
             await asyncio.sleep(0)
@@ -179,8 +201,17 @@ class ClarifyExporter:
 
     @callback
     def async_send_now(self) -> None:
-        """Send what is buffered now (the flush action), unless backing off."""
+        """Send what is buffered now, unless backing off; do not wait."""
         self.sender.async_request_send()
+
+    async def async_flush(self) -> None:
+        """Send what is buffered now and wait for the outcome (the flush action).
+
+        Raises:
+            FlushError: what stood in the way.
+
+        """
+        await self.sender.async_flush()
 
     async def async_resend_set_aside(self, keys: Collection[str] | None) -> int:
         """Send readings Clarify refused again; return how many went back.
@@ -189,8 +220,11 @@ class ClarifyExporter:
         whose input key changed since go to its new key.
         """
         chosen = [key for key in self.status.set_aside if keys is None or key in keys]
+        # The key each entity's state (or first signal) feeds now.
         current = {
-            mapping.entity: mapping.input_key for mapping in self._options.mappings
+            plan.entity: plan.signals[0].input_key
+            for plan in self.listener.plans()
+            if plan.signals
         }
         rekey = {
             key: current.get(self.status.set_aside[key].entity or "", key)
@@ -218,12 +252,27 @@ class ClarifyExporter:
 
         The name is the entity ID, or the key itself when no entity feeds it.
         """
-        registry = er.async_get(self.hass)
-        for mapping in self._options.mappings:
-            if mapping.input_key == key:
-                shown = er.async_resolve_entity_id(registry, mapping.entity) or key
-                return mapping.entity, shown
+        if (plan := self.listener.entity_of(key)) is not None:
+            return plan.entity, plan.entity_id
         return None, key
+
+    @callback
+    def _async_selection(self, selection: Selection) -> None:
+        """Remember new input keys; report picked entities that are gone."""
+        if selection.new_keys:
+            self.journal.async_input_keys(self.listener.keys)
+        missing = {mapping.entity: mapping for mapping in selection.missing}
+        for entity in self._missing - missing.keys():
+            self.issues.async_clear(f"{ISSUE_ENTITY_MISSING}_{entity}")
+        for entity, mapping in missing.items():
+            self.issues.async_raise(
+                f"{ISSUE_ENTITY_MISSING}_{entity}",
+                ISSUE_ENTITY_MISSING,
+                {"title": self.entry.title, "input_key": mapping.input_key},
+                fixable=True,
+                data={"entry_id": self.entry.entry_id, "entity": entity},
+            )
+        self._missing = set(missing)
 
     @callback
     def _async_report_damage(self, damage: JournalDamage) -> None:
@@ -255,6 +304,10 @@ class ClarifyExporter:
             ISSUE_JOURNAL_UNWRITABLE,
             {"title": self.entry.title, "path": str(self.journal.path), "error": error},
         )
+
+    @callback
+    def _async_count(self, appended: list[Readings]) -> None:
+        self.rates.add(_minute(), appended)
 
     @callback
     def _async_check_dropped(self) -> None:
@@ -304,6 +357,8 @@ class ClarifyExporter:
                 for key, series in sorted(status.set_aside.items())
             },
             "metadata_waiting": self.metadata.waiting(),
+            # Clarify asks for at most one reading a minute on average.
+            "above_one_reading_a_minute": self.rates.above_one_a_minute(_minute()),
             "suspected_keys": self.sender.suspects,
             "max_request_bytes": self.sender.max_frame_bytes,
             "status": {
@@ -318,3 +373,8 @@ class ClarifyExporter:
                 "auth_failed": status.auth_failed,
             },
         }
+
+
+def _minute() -> int:
+    """The current minute, counted from the epoch."""
+    return int(dt_util.utcnow().timestamp() // 60)

@@ -22,6 +22,7 @@ ISSUE_READINGS_DROPPED: Final = "readings_dropped"
 ISSUE_REQUESTS_REFUSED: Final = "requests_refused"
 ISSUE_JOURNAL_DAMAGED: Final = "journal_damaged"
 ISSUE_JOURNAL_UNWRITABLE: Final = "journal_unwritable"
+ISSUE_ENTITY_MISSING: Final = "entity_missing"
 
 
 @cache
@@ -51,6 +52,8 @@ class EntryIssues:
         placeholders: dict[str, str],
         *,
         severity: ir.IssueSeverity = ir.IssueSeverity.WARNING,
+        fixable: bool = False,
+        data: dict[str, str | int | float | None] | None = None,
     ) -> bool:
         """Raise or update an issue; return whether this run raised it before."""
         issue_id = self.issue_id(name)
@@ -63,7 +66,8 @@ class EntryIssues:
             self.hass,
             DOMAIN,
             issue_id,
-            is_fixable=False,
+            is_fixable=fixable,
+            data=data,
             severity=severity,
             translation_key=translation_key,
             translation_placeholders=placeholders,

@@ -57,6 +57,7 @@ WRITE_INTERVAL: Final = 4.0
 SCHEMA_VERSION: Final = 1
 # Shrink the file when this share of its pages is free (after a backlog left).
 _VACUUM_FREE_SHARE: Final = 0.25
+_LOCK_TIMEOUT: Final = 2.0
 # The WAL file is cut back to this size after each checkpoint.
 _WAL_SIZE_LIMIT: Final = 4 * 1024 * 1024
 _US: Final = 1_000_000
@@ -96,6 +97,8 @@ _DELETE: Final = (
 )
 _SET_ASIDE: Final = "INSERT OR REPLACE INTO set_aside VALUES (?, ?, ?, ?, ?)"
 _ROW: Final = struct.Struct("<qqqd")
+# Meta rows named this and an input key hold the time sending began for it.
+_LIVE_SINCE: Final = "live_since/"
 
 
 def journal_path(hass: HomeAssistant, entry_id: str) -> Path:
@@ -166,6 +169,13 @@ class Restored:
     buffer: SampleBuffer
     signal_hashes: dict[str, str] = field(default_factory=dict)
     set_aside: dict[str, SetAside] = field(default_factory=dict)
+    # Input keys given to entities matched by a target, by registry id.
+    input_keys: dict[str, str] = field(default_factory=dict)
+    # Per input key, the time of the oldest reading delivered live (see
+    # `Journal.live_since`).
+    live_since: dict[str, int] = field(default_factory=dict)
+    # Where a backfill that was under way stopped, to resume it.
+    backfill: dict[str, Any] | None = None
     damage: JournalDamage | None = None
 
 
@@ -202,6 +212,12 @@ class Journal:
         self._closed = False
         self._failing = False
         self.on_failure: Callable[[str | None], None] = lambda _: None
+        # Per input key: readings from this time on were sent. First the time
+        # of the first reading Clarify confirmed (the oldest sent live; a
+        # backfill fixes it for its keys before it sends anything older),
+        # moved back when a backfill delivered everything before it. Backfills
+        # stop at it.
+        self.live_since: dict[str, int] = {}
 
     @classmethod
     async def async_open(
@@ -219,7 +235,9 @@ class Journal:
         except (OSError, sqlite3.Error) as err:
             # Not the file's fault (it would have been set aside): the disk's.
             raise JournalUnavailableError(str(path), str(err)) from err
-        return cls(hass, path, connection, restored.buffer, notes), restored
+        journal = cls(hass, path, connection, restored.buffer, notes)
+        journal.live_since = dict(restored.live_since)
+        return journal, restored
 
     # ------------------------------------------------------------ from the loop
 
@@ -243,8 +261,46 @@ class Journal:
 
     @callback
     def async_confirmed(self, readings: list[Readings]) -> None:
-        """Forget readings Clarify has stored."""
+        """Forget readings Clarify has stored; note each key's first delivery."""
         self._log(("delete", readings))
+        live_since = self.live_since
+        first = {
+            item.key: item.times[0]
+            for item in readings
+            if item.times and item.key not in live_since
+        }
+        if first:
+            live_since.update(first)
+            self._ops.append(("live_since", first))
+
+    @callback
+    def async_set_live_since(
+        self, times: dict[str, int], *, lower: bool = False
+    ) -> None:
+        """Set where readings already sent begin, per key.
+
+        Without `lower`, only keys that have no such time yet get one (a
+        backfill fixes it before it sends anything older); with it, a key's
+        time only moves back (a backfill delivered everything since then).
+        """
+        live_since = self.live_since
+        new = {
+            key: time
+            for key, time in times.items()
+            if key not in live_since or (lower and time < live_since[key])
+        }
+        if new:
+            live_since.update(new)
+            self._log(("live_since", new))
+
+    @callback
+    def async_backfill_position(self, position: dict[str, Any] | None) -> None:
+        """Remember where a backfill is (None: none is under way).
+
+        Logged after the readings it merged, so the position on disk never
+        runs ahead of the readings on disk.
+        """
+        self._log(("meta", ("backfill", position)))
 
     @callback
     def async_set_aside(
@@ -262,6 +318,11 @@ class Journal:
     def async_signal_hashes(self, hashes: dict[str, str]) -> None:
         """Remember the metadata Clarify confirmed, per input key."""
         self._log(("signals", dict(hashes)))
+
+    @callback
+    def async_input_keys(self, keys: dict[str, str]) -> None:
+        """Remember the input keys given to entities matched by a target."""
+        self._log(("meta", ("input_keys", dict(keys))))
 
     def _log(self, op: tuple[str, Any]) -> None:
         # What the buffer logged so far happened before `op`.
@@ -418,6 +479,10 @@ class _Database:
                             Readings(key, array("q", [time_us]), array("d", [value]))
                         ),
                     )
+            elif kind == "meta":
+                _put_meta(connection, *payload)
+            elif kind == "live_since":
+                _put_live_since(connection, payload)
             elif kind == "signals":
                 connection.executemany(
                     "INSERT OR REPLACE INTO signals VALUES (?, ?)", payload.items()
@@ -488,6 +553,14 @@ def _put_meta(connection: sqlite3.Connection, name: str, value: object) -> None:
     )
 
 
+def _put_live_since(connection: sqlite3.Connection, times: dict[str, int]) -> None:
+    """One meta row per input key: only what changed is written."""
+    connection.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        ((f"{_LIVE_SINCE}{key}", orjson.dumps(time)) for key, time in times.items()),
+    )
+
+
 def _key_crc(key_id: object, key: object) -> int:
     if not isinstance(key_id, int) or not isinstance(key, str):
         return -1
@@ -523,7 +596,10 @@ def _valid_readings(key: str, rows: Iterable[tuple[Any, ...]]) -> Readings:
 
 def _connect(path: Path) -> sqlite3.Connection:
     # Autocommit mode: transactions are begun and committed explicitly.
-    connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    # Waits this long for a lock another program holds (a backup reading it).
+    connection = sqlite3.connect(
+        path, check_same_thread=False, isolation_level=None, timeout=_LOCK_TIMEOUT
+    )
     try:
         connection.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk (the WAL synced) before it returns.
@@ -552,6 +628,9 @@ class _Contents:
     set_aside: dict[str, Readings] = field(default_factory=dict)
     signal_hashes: dict[str, str] = field(default_factory=dict)
     notes: dict[str, list[str | None]] = field(default_factory=dict)
+    input_keys: dict[str, str] = field(default_factory=dict)
+    live_since: dict[str, int] = field(default_factory=dict)
+    backfill: dict[str, Any] | None = None
     dropped: int = 0
     dropped_by_key: dict[str, int] = field(default_factory=dict)
     # Rows that could not be read or made no sense; None when none were lost.
@@ -588,6 +667,9 @@ def _open(
             key: SetAside(len(readings.times), *_note(contents.notes.get(key)))
             for key, readings in contents.set_aside.items()
         },
+        input_keys=contents.input_keys,
+        live_since=contents.live_since,
+        backfill=contents.backfill,
         damage=damage,
     )
     return connection, restored, contents.notes
@@ -712,9 +794,25 @@ def _read_meta(contents: _Contents, meta: dict[str, Any]) -> None:
     try:
         dropped = orjson.loads(meta.get("dropped", b"{}"))
         notes = orjson.loads(meta.get("set_aside", b"{}"))
+        input_keys = orjson.loads(meta.get("input_keys", b"{}"))
+        backfill = orjson.loads(meta.get("backfill", b"null"))
     except (orjson.JSONDecodeError, TypeError):
         contents.damage = "unreadable counters"
         return
+    for name, value in meta.items():
+        if isinstance(name, str) and name.startswith(_LIVE_SINCE):
+            # A row that cannot be read only costs a resend of its key's history.
+            with contextlib.suppress(orjson.JSONDecodeError, TypeError):
+                if type(time := orjson.loads(value)) is int:
+                    contents.live_since[name.removeprefix(_LIVE_SINCE)] = time
+    if isinstance(backfill, dict):
+        contents.backfill = backfill
+    if isinstance(input_keys, dict):
+        contents.input_keys = {
+            entity: key
+            for entity, key in input_keys.items()
+            if isinstance(entity, str) and isinstance(key, str)
+        }
     if isinstance(dropped, dict):
         total = dropped.get("total", 0)
         by_key = dropped.get("by_key", {})
@@ -826,6 +924,9 @@ def _create_replacing(path: Path, contents: _Contents) -> sqlite3.Connection:
             contents.signal_hashes.items(),
         )
         _put_meta(connection, "set_aside", contents.notes)
+        _put_meta(connection, "input_keys", contents.input_keys)
+        _put_live_since(connection, contents.live_since)
+        _put_meta(connection, "backfill", contents.backfill)
         _put_meta(
             connection,
             "dropped",

@@ -44,6 +44,11 @@ class SignalMetadataQueue:
         else:
             self._pending[key] = (metadata, digest)
 
+    def retain(self, keys: set[str]) -> None:
+        """Forget waiting metadata of keys no longer sent (so no empty signal)."""
+        for key in [key for key in self._pending if key not in keys]:
+            del self._pending[key]
+
     def take(self, limit: int = BATCH_SIZE) -> dict[str, dict[str, Any]]:
         """Take up to `limit` signals' metadata for one request."""
         keys = list(self._pending)[:limit]

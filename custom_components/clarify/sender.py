@@ -23,7 +23,7 @@ What an answer does to the readings in the request:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import logging
 import random
 from typing import Any, Final
@@ -40,7 +40,15 @@ from .api import (
     ClarifyPayloadTooLargeError,
     ClarifyRetryableError,
 )
-from .buffer import DEFAULT_FRAME_BYTES, Frame, SampleBuffer
+from .buffer import (
+    DEFAULT_FRAME_BYTES,
+    Frame,
+    Pace,
+    Readings,
+    SampleBuffer,
+    datetime_to_us,
+)
+from .const import CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL
 from .entry import ClarifyConfigEntry
 from .issues import ISSUE_REQUESTS_REFUSED, ISSUE_SERIES_REJECTED, EntryIssues
 from .journal import Journal
@@ -68,6 +76,17 @@ MIN_FRAME_BYTES: Final = 16 * 1024
 METADATA_RETRY: Final = 60.0
 # On unload and Home Assistant stop, the last request is bounded by this.
 FINAL_SEND_TIMEOUT: Final = 10.0
+
+
+class FlushError(Exception):
+    """Why the flush action could not send now; `kind` names the translation."""
+
+    def __init__(self, kind: str, reason: str | None = None, retry_in: int = 0) -> None:
+        """Say what stood in the way."""
+        super().__init__(kind)
+        self.kind = kind
+        self.reason = reason or ""
+        self.retry_in = retry_in
 
 
 class Sender:
@@ -110,10 +129,16 @@ class Sender:
         self._refusals = 0
         # Per method: when its next request may leave (event loop time).
         self._next_request_at: dict[str, float] = {}
+        # When the scheduled send is due (event loop time).
+        self._retry_at = 0.0
         self._metadata_due_at = 0.0
         self._metadata_batch = 500
         self._stopped = False
         self._crashed = False
+        # Builds the metadata of signals that changed, before it is sent.
+        self.prepare_metadata: Callable[[], Awaitable[None]] = _nothing_to_prepare
+        # Hears of the readings Clarify confirmed, per input key.
+        self.on_delivered: Callable[[list[Readings]], None] = lambda _: None
 
     @property
     def suspects(self) -> list[tuple[str, ...]]:
@@ -137,6 +162,34 @@ class Sender:
             self.hass, self._async_run(), "Clarify send", eager_start=False
         )
 
+    async def async_flush(self) -> None:
+        """Send now, for the flush action, and report how the attempt went.
+
+        Waits for the requests that can leave now (pacing may send the rest a
+        second apart, on its own). Never overrides a backoff: Clarify asked
+        to wait, or is away, and the readings are kept either way.
+
+        Raises:
+            FlushError: credentials refused, backing off, or a request failed.
+
+        """
+        if self.status.auth_failed:
+            raise FlushError("flush_needs_reauth")
+        if self._unsub_later is not None and self._backoff > 0:
+            raise FlushError(
+                "flush_backing_off",
+                self.status.last_error,
+                max(0, round(self._retry_at - self.hass.loop.time())),
+            )
+        if self._task is None and self._unsub_later is None:
+            self.async_request_send()
+        if (task := self._task) is None:
+            return
+        failures = self.status.failed_requests
+        await asyncio.wait({task})
+        if self.status.failed_requests > failures:
+            raise FlushError("flush_failed", self.status.last_error)
+
     @callback
     def _async_send_later(self, delay: float) -> None:
         if self._unsub_later is not None:
@@ -145,6 +198,7 @@ class Sender:
         if self._stopped:
             return
         self._unsub_later = async_call_later(self.hass, delay, self._async_send_due)
+        self._retry_at = self.hass.loop.time() + delay
 
     @callback
     def _async_send_due(self, now: Any) -> None:
@@ -208,6 +262,8 @@ class Sender:
         waits in the journal, and stopping Home Assistant never waits for it.
         """
         loop_time = self.hass.loop.time
+        if not final:
+            await self.prepare_metadata()
         if len(self.metadata) and loop_time() >= self._metadata_due_at and not final:
             if not await self._async_turn(_SAVE_SIGNALS, final):
                 return
@@ -234,13 +290,25 @@ class Sender:
         self._next_request_at[method] = self.hass.loop.time() + REQUEST_SPACING
 
     def _take_frame(self) -> Frame | None:
-        """The next frame: of the first group under suspicion, if there is one."""
+        """The next frame: of the first group under suspicion, if there is one.
+
+        Paced: a frame holds as few keys as sending every reading within two
+        intervals at one request per `REQUEST_SPACING` allows, so that it carries
+        few nulls; the loop asks again a spacing later for as long as one comes.
+        """
+        pace = Pace.for_sender(
+            datetime_to_us(dt_util.utcnow()),
+            self.entry.options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL),
+            REQUEST_SPACING,
+        )
         while self._suspects:
-            frame = self.buffer.take_frame(self.max_frame_bytes, keys=self._suspects[0])
+            frame = self.buffer.take_frame(
+                self.max_frame_bytes, keys=self._suspects[0], pace=pace
+            )
             if frame is not None:
                 return frame
             self._suspects.pop(0)
-        return self.buffer.take_frame(self.max_frame_bytes)
+        return self.buffer.take_frame(self.max_frame_bytes, pace=pace)
 
     async def _async_send_frame(self, frame: Frame) -> bool:
         """Send one frame and settle it; return whether sending may go on."""
@@ -257,6 +325,7 @@ class Sender:
         self._request_done(_INSERT)
         confirmed = self.buffer.confirm(frame)
         self.journal.async_confirmed(confirmed)
+        self.on_delivered(confirmed)
         if self._suspects and set(frame.keys) >= set(self._suspects[0]):
             self._suspects.pop(0)
         self._async_succeeded(frame.sample_count)
@@ -344,6 +413,12 @@ class Sender:
                     "input_key": key,
                     "count": str(series.count),
                     "reason": reason,
+                },
+                fixable=True,
+                data={
+                    "entry_id": self.entry.entry_id,
+                    "kind": ISSUE_SERIES_REJECTED,
+                    "input_key": key,
                 },
             )
 
@@ -441,3 +516,7 @@ class Sender:
         finally:
             self._request_done(_SAVE_SIGNALS)
         self.journal.async_signal_hashes(self.metadata.settled(sent))
+
+
+async def _nothing_to_prepare() -> None:
+    """The default of `Sender.prepare_metadata`: metadata is offered directly."""

@@ -12,7 +12,7 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory
+from homeassistant.const import PERCENTAGE, EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
@@ -28,7 +28,9 @@ PARALLEL_UPDATES = 0
 class ClarifySensorEntityDescription(SensorEntityDescription):
     """A status sensor and how to read its value off the exporter."""
 
-    value_fn: Callable[[ClarifyExporter], int | datetime | None]
+    value_fn: Callable[[ClarifyExporter], float | int | datetime | None]
+    # Also updated when the backfill moves on, not only after a send.
+    follows_backfill: bool = False
 
 
 SENSORS: tuple[ClarifySensorEntityDescription, ...] = (
@@ -43,6 +45,8 @@ SENSORS: tuple[ClarifySensorEntityDescription, ...] = (
         translation_key="sent_readings",
         state_class=SensorStateClass.TOTAL_INCREASING,
         entity_category=EntityCategory.DIAGNOSTIC,
+        # It changes with every send: worth recording only when asked for.
+        entity_registry_enabled_default=False,
         value_fn=lambda exporter: exporter.status.sent_readings,
     ),
     ClarifySensorEntityDescription(
@@ -65,6 +69,22 @@ SENSORS: tuple[ClarifySensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda exporter: exporter.status.last_success,
     ),
+    ClarifySensorEntityDescription(
+        key="backfill_progress",
+        translation_key="backfill_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=lambda exporter: exporter.backfill.progress,
+        follows_backfill=True,
+    ),
+    ClarifySensorEntityDescription(
+        key="backfill_readings",
+        translation_key="backfill_readings",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda exporter: exporter.backfill.queued,
+        follows_backfill=True,
+    ),
 )
 
 
@@ -82,7 +102,15 @@ class ClarifySensor(ClarifyStatusEntity, SensorEntity):
 
     entity_description: ClarifySensorEntityDescription
 
+    async def async_added_to_hass(self) -> None:
+        """Follow the exporter's status, and the backfill's if it shows that."""
+        await super().async_added_to_hass()
+        if self.entity_description.follows_backfill:
+            self.async_on_remove(
+                self.exporter.backfill.async_add_listener(self.async_write_ha_state)
+            )
+
     @property
-    def native_value(self) -> int | datetime | None:
+    def native_value(self) -> float | int | datetime | None:
         """The value, read off the exporter when Home Assistant writes the state."""
         return self.entity_description.value_fn(self.exporter)

@@ -63,8 +63,17 @@ MAX_ENUM_VALUES: Final = 10_000
 LABEL_SOURCE: Final = "source"
 LABEL_DOMAIN: Final = "domain"
 LABEL_DEVICE_CLASS: Final = "device_class"
+LABEL_STATE_CLASS: Final = "state_class"
 LABEL_AREA: Final = "area"
+LABEL_FLOOR: Final = "floor"
 LABEL_DEVICE: Final = "device"
+LABEL_MANUFACTURER: Final = "manufacturer"
+LABEL_MODEL: Final = "model"
+LABEL_INTEGRATION: Final = "integration"
+# Home Assistant's own labels of the entity and its device.
+LABEL_HA_LABEL: Final = "label"
+LABEL_INSTANCE: Final = "instance"
+MAX_LABEL_VALUE_LENGTH: Final = 128
 SOURCE_HOME_ASSISTANT: Final = "home-assistant"
 ANNOTATION_ENTITY_ID: Final = "home-assistant/entity-id"
 ANNOTATION_ATTRIBUTE: Final = "home-assistant/attribute"
@@ -73,6 +82,7 @@ ANNOTATION_ATTRIBUTE: Final = "home-assistant/attribute"
 # `sensor` or `select` for one string each would load whole entity platforms (and
 # their dependencies) into a module that only needs the words.
 _ATTR_OPTIONS: Final = "options"
+_ATTR_STATE_CLASS: Final = "state_class"
 _DEVICE_CLASS_ENUM: Final = "enum"
 _STATE_LOCKED: Final = "locked"
 _STATE_UNLOCKED: Final = "unlocked"
@@ -336,6 +346,45 @@ def _number_from_value(value: Any) -> float | None:
     return number if isfinite(number) else None
 
 
+@dataclass(frozen=True, slots=True)
+class SignalContext:
+    """What Home Assistant knows about an entity beyond its state.
+
+    Names, not ids: Clarify users read them. Each is None when unknown.
+    """
+
+    # The name given in the entity registry, preferred to the friendly name.
+    name: str | None = None
+    area: str | None = None
+    floor: str | None = None
+    device: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    # The integration that provides the entity (its platform).
+    integration: str | None = None
+    # Home Assistant's labels of the entity and of its device.
+    labels: tuple[str, ...] = ()
+    # The name of this Home Assistant (its location name).
+    instance: str | None = None
+    # Clarify's gap detection for the signal, an ISO 8601 duration.
+    gap_detection: str | None = None
+
+
+def sends_numbers(entity_id: str, state: State) -> bool:
+    """Whether an entity's states become numbers: two-state, options, or numeric.
+
+    What entities matched by a target are limited to by default. A numeric
+    entity counts when it has a unit or a state class, or when its state is a
+    number now: a weather entity's "sunny" or a climate's "heat" does not.
+    """
+    if conversion_for(entity_id, state=state).kind != "numeric":
+        return True
+    attributes = state.attributes
+    if attributes.get(ATTR_UNIT_OF_MEASUREMENT) or attributes.get(_ATTR_STATE_CLASS):
+        return True
+    return _numeric(state) is not None
+
+
 def signal_metadata(
     entity_id: str,
     input_key: str,
@@ -345,19 +394,25 @@ def signal_metadata(
     name: str | None = None,
     area: str | None = None,
     device: str | None = None,
+    context: SignalContext | None = None,
 ) -> dict[str, Any]:
-    """Return the full Clarify SignalSave for one mapped entity.
+    """Return the full Clarify SignalSave for one signal of an entity.
 
     saveSignals replaces every field it is given and resets the ones it is not, so
-    every field is present, and only the two durations are ever null.
+    every field is present, and only the two durations are ever null. Every
+    text is cut to Clarify's limits: nothing Home Assistant holds can make the
+    call invalid.
 
-    `name` overrides the entity's friendly name (e.g. the registry name); `area`
-    and `device` are the names of the entity's area and device, when it has them.
-    In attribute mode the attribute is appended to the name, so the signals of
-    one entity's state and attributes can be told apart. `input_key` is not part
-    of a SignalSave (it keys the request); it names the signal of an entity
-    without a name.
+    `context` says what the registries know; `name`, `area` and `device` are
+    shorthands for its fields of those names. For an attribute the attribute is
+    appended to the name, so the signals of one entity can be told apart.
+    `input_key` is not part of a SignalSave (it keys the request); it names the
+    signal of an entity without a name.
     """
+    context = context or SignalContext()
+    name = name or context.name
+    area = area or context.area
+    device = device or context.device
     attributes: Mapping[str, Any] = state.attributes if state is not None else {}
     attribute = conversion.attribute
 
@@ -371,13 +426,26 @@ def signal_metadata(
     if attribute is not None:
         base_name = f"{base_name} {attribute.replace('_', ' ')}"
         description = f"{description}, attribute {attribute}"
+    if device:
+        description += f", of the device {device}"
+    if context.integration:
+        description += f", from the integration {context.integration}"
+    if area:
+        description += f", in the area {area}"
 
     labels: dict[str, list[str]] = {
         LABEL_SOURCE: [SOURCE_HOME_ASSISTANT],
         LABEL_DOMAIN: [entity_id.partition(".")[0]],
         LABEL_DEVICE_CLASS: [_str_or_empty(attributes.get(ATTR_DEVICE_CLASS))],
+        LABEL_STATE_CLASS: [_str_or_empty(attributes.get(_ATTR_STATE_CLASS))],
         LABEL_AREA: [_str_or_empty(area)],
+        LABEL_FLOOR: [_str_or_empty(context.floor)],
         LABEL_DEVICE: [_str_or_empty(device)],
+        LABEL_MANUFACTURER: [_str_or_empty(context.manufacturer)],
+        LABEL_MODEL: [_str_or_empty(context.model)],
+        LABEL_INTEGRATION: [_str_or_empty(context.integration)],
+        LABEL_HA_LABEL: list(context.labels),
+        LABEL_INSTANCE: [_str_or_empty(context.instance)],
     }
 
     annotations = {ANNOTATION_ENTITY_ID: entity_id}
@@ -401,15 +469,29 @@ def signal_metadata(
         "name": base_name[:MAX_NAME_LENGTH],
         "description": description[:MAX_DESCRIPTION_LENGTH],
         # Clarify takes no empty label, and a missing one says the same.
-        "labels": {key: values for key, values in labels.items() if values[0]},
-        "engUnit": eng_unit,
+        "labels": {
+            key: cleaned
+            for key, values in labels.items()
+            if (cleaned := _label_values(values))
+        },
+        "engUnit": eng_unit[:MAX_NAME_LENGTH],
         "sourceType": "measurement",
         "valueType": "numeric" if conversion.kind == "numeric" else "enum",
         "enumValues": enum_values,
         "sampleInterval": None,
-        "gapDetection": None,
+        "gapDetection": context.gap_detection,
         "annotations": annotations,
     }
+
+
+def _label_values(values: list[str]) -> list[str]:
+    """Label values as Clarify takes them: trimmed, non-empty, unique, not too long."""
+    cleaned: list[str] = []
+    for value in values:
+        text = _str_or_empty(value).strip()[:MAX_LABEL_VALUE_LENGTH]
+        if text and text not in cleaned:
+            cleaned.append(text)
+    return cleaned
 
 
 def _enum_values(labels: Sequence[Any]) -> dict[str, str]:
@@ -442,6 +524,24 @@ def reading_time_us(state: State) -> int:
     """
     micro = state.last_updated.microsecond
     return round(state.last_updated_timestamp - micro / 1e6) * 1_000_000 + micro
+
+
+def reported_time_us(state: State) -> int:
+    """Return the time an unchanged state was reported, in exact microseconds.
+
+    As `reading_time_us`, for `state.last_reported`.
+    """
+    micro = state.last_reported.microsecond
+    return round(state.last_reported_timestamp - micro / 1e6) * 1_000_000 + micro
+
+
+def gap_detection(heartbeat_minutes: int) -> str | None:
+    """Clarify's gap detection for signals re-sent every `heartbeat_minutes`.
+
+    The heartbeat is checked every half minute, so a steady signal has a point
+    at least every heartbeat plus half a minute; a longer silence is a gap.
+    """
+    return f"PT{heartbeat_minutes + 1}M" if heartbeat_minutes > 0 else None
 
 
 def metadata_hash(metadata: Mapping[str, Any]) -> str:

@@ -3,12 +3,16 @@
 import asyncio
 from collections.abc import AsyncIterator
 import contextlib
+import itertools
 import json
 from pathlib import Path
 import signal
 import sys
 
 import aiohttp
+import pytest
+
+from tools.clarify_emulator import IntegrationCredentials, model
 
 from .helpers import Basic
 
@@ -160,3 +164,136 @@ async def test_cli_refuses_a_malformed_integration_id() -> None:
         _, stderr = await process.communicate()
     assert process.returncode != 0
     assert b"integration ID" in stderr
+
+
+async def basic_auth_status(api_url: str, integration: str, password: str) -> int:
+    """The HTTP status of an empty insert made with these basic-auth credentials."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            api_url + "rpc",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "integration.insert",
+                "params": {
+                    "integration": integration,
+                    "data": {"times": [], "series": {}},
+                },
+            },
+            headers={
+                "X-API-Version": "1.1",
+                "Authorization": Basic(integration, password).header,
+            },
+        ) as response,
+    ):
+        return response.status
+
+
+async def test_cli_takes_secrets_that_begin_with_a_dash(
+    socket_enabled: None,
+) -> None:
+    # Both spellings: the value as the next word, and joined with "=".
+    async with running(
+        "--integration-id",
+        INTEGRATION,
+        "--password",
+        "-pw-",
+        "--client-id=-cid",
+        "--client-secret",
+        "--cs",
+    ) as (_, output):
+        oauth, basic = credentials_files(output)
+        assert oauth["credentials"] == {
+            "type": "client-credentials",
+            "clientId": "-cid",
+            "clientSecret": "--cs",
+        }
+        assert basic["credentials"] == {
+            "type": "basic-auth",
+            "clientId": INTEGRATION,
+            "clientSecret": "-pw-",
+        }
+        api_url = value_after(output, "API URL:")
+        assert await basic_auth_status(api_url, INTEGRATION, "-pw-") == 200
+
+
+async def test_cli_credentials_file_is_created_once_and_reused(
+    socket_enabled: None, tmp_path: Path
+) -> None:
+    path = tmp_path / "credentials.json"
+    async with running("--credentials-file", str(path)) as (_, output):
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        assert set(stored) == {
+            "integration_id",
+            "password",
+            "client_id",
+            "client_secret",
+        }
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert value_after(output, "Integration ID:") == stored["integration_id"]
+    # A second emulator with the same file accepts the same credentials.
+    async with running("--credentials-file", str(path)) as (_, output):
+        assert json.loads(path.read_text(encoding="utf-8")) == stored
+        api_url = value_after(output, "API URL:")
+        status = await basic_auth_status(
+            api_url, stored["integration_id"], stored["password"]
+        )
+        assert status == 200
+
+
+async def test_cli_refuses_a_credentials_file_with_separate_options(
+    tmp_path: Path,
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tools.clarify_emulator",
+        "--credentials-file",
+        str(tmp_path / "c.json"),
+        "--password",
+        "pw",
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(20):
+        _, stderr = await process.communicate()
+    assert process.returncode == 2
+    assert b"--credentials-file excludes --password" in stderr
+    assert not (tmp_path / "c.json").exists()
+
+
+async def test_cli_refuses_a_credentials_file_that_is_not_one(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"integration_id": "x"}', encoding="utf-8")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tools.clarify_emulator",
+        "--credentials-file",
+        str(path),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(20):
+        _, stderr = await process.communicate()
+    assert process.returncode != 0
+    assert b"c.json: credentials must be an object" in stderr
+
+
+def test_generated_secrets_never_begin_with_a_dash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The first draws begin with "-": they are drawn again.
+    draws = iter(["-abc", "--def", "ghi-"])
+    monkeypatch.setattr(model.secrets, "token_urlsafe", lambda _: next(draws))
+    assert model.new_secret(16) == "ghi-"
+    every_other = itertools.cycle(["-x", "ok"])
+    monkeypatch.setattr(model.secrets, "token_urlsafe", lambda _: next(every_other))
+    credentials = IntegrationCredentials.generate()
+    assert (credentials.password, credentials.client_id) == ("ok", "ok")
+    assert credentials.client_secret == "ok"

@@ -8,12 +8,35 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 from pathlib import Path
 import signal
 import sys
 
 from .model import IntegrationCredentials
 from .server import ClarifyEmulator
+
+# Options whose values are secrets or IDs. Such a value may begin with "-",
+# which argparse would take for an option ("expected one argument"): these are
+# joined with their value before argparse sees them.
+_VALUE_OPTIONS = ("--integration-id", "--password", "--client-id", "--client-secret")
+
+
+def _join_values(argv: list[str]) -> list[str]:
+    """Turn `--password -x` into `--password=-x` for the options above."""
+    joined: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            joined.append(word)
+            joined.extend(words)
+            break
+        if word in _VALUE_OPTIONS:
+            value = next(words, None)
+            joined.append(word if value is None else f"{word}={value}")
+        else:
+            joined.append(word)
+    return joined
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -27,6 +50,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--password", help="its basic-auth password")
     parser.add_argument("--client-id", help="its OAuth client ID")
     parser.add_argument("--client-secret", help="its OAuth client secret")
+    parser.add_argument(
+        "--credentials-file",
+        type=Path,
+        help="read the integration's ID and credentials from this JSON file, or"
+        " generate them and write it if it does not exist, so that a restarted"
+        " emulator accepts the same credentials (keeps secrets off the command line)",
+    )
     parser.add_argument("--name", default="Home Assistant", help="its name")
     parser.add_argument(
         "--rate-limit",
@@ -51,7 +81,37 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=5.0,
         help="seconds between state-file writes",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(_join_values(list(sys.argv[1:] if argv is None else argv)))
+    given = [
+        option
+        for option in _VALUE_OPTIONS
+        if getattr(args, option.removeprefix("--").replace("-", "_")) is not None
+    ]
+    if args.credentials_file is not None and given:
+        parser.error(f"--credentials-file excludes {', '.join(given)}")
+    return args
+
+
+def _load_or_create(path: Path) -> IntegrationCredentials:
+    """The credentials in `path`; new ones, written there, if it does not exist.
+
+    Raises:
+        ValueError: the file exists but holds no credentials.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        credentials = IntegrationCredentials.generate()
+        # Created private from the start: the file holds secrets.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(credentials.to_json(), file, indent=2)
+            file.write("\n")
+        return credentials
+    try:
+        return IntegrationCredentials.from_json(json.loads(text))
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from err
 
 
 def _banner(emulator: ClarifyEmulator, credentials: IntegrationCredentials) -> str:
@@ -99,13 +159,23 @@ async def _serve(args: argparse.Namespace) -> None:
         strict_times=not args.lenient_times,
     )
     try:
-        credentials = emulator.add_integration(
-            args.integration_id,
-            password=args.password,
-            client_id=args.client_id,
-            client_secret=args.client_secret,
-            name=args.name,
-        )
+        if args.credentials_file is not None:
+            stored = _load_or_create(args.credentials_file)
+            credentials = emulator.add_integration(
+                stored.integration_id,
+                password=stored.password,
+                client_id=stored.client_id,
+                client_secret=stored.client_secret,
+                name=args.name,
+            )
+        else:
+            credentials = emulator.add_integration(
+                args.integration_id,
+                password=args.password,
+                client_id=args.client_id,
+                client_secret=args.client_secret,
+                name=args.name,
+            )
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
     stopping = asyncio.Event()

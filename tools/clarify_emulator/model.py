@@ -4,7 +4,7 @@ import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from .rules import (
     ENUM_MAX,
@@ -22,6 +22,18 @@ def new_id() -> str:
     """Return a random ID in Clarify's format (20 base32hex characters, like xid)."""
     # 12 bytes are exactly 20 base32 characters once the padding is stripped.
     return base64.b32hexencode(secrets.token_bytes(12)).decode().rstrip("=").lower()
+
+
+def new_secret(nbytes: int) -> str:
+    """Return a random URL-safe secret that does not begin with "-".
+
+    Clarify's secrets may begin with anything, and clients must cope; but a
+    secret that begins with "-" is easily taken for an option when it is pasted
+    into a command line, so the emulator never makes one.
+    """
+    while (secret := secrets.token_urlsafe(nbytes)).startswith("-"):
+        pass
+    return secret
 
 
 def format_time(moment: datetime) -> str:
@@ -53,6 +65,39 @@ class IntegrationCredentials:
     password: str
     client_id: str
     client_secret: str
+
+    @classmethod
+    def generate(cls, integration_id: str | None = None) -> Self:
+        """Return new random credentials (and ID, unless given)."""
+        return cls(
+            integration_id=integration_id or new_id(),
+            password=new_secret(24),
+            client_id=new_secret(24),
+            client_secret=new_secret(32),
+        )
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        """Read what `to_json` wrote.
+
+        Raises:
+            ValueError: for anything but an object of four non-empty strings.
+        """
+        fields = ("integration_id", "password", "client_id", "client_secret")
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(name), str) and data[name] for name in fields
+        ):
+            raise ValueError(f"credentials must be an object with {', '.join(fields)}")
+        return cls(*(str(data[name]) for name in fields))
+
+    def to_json(self) -> dict[str, str]:
+        """The credentials as a JSON object (secrets included: keep it private)."""
+        return {
+            "integration_id": self.integration_id,
+            "password": self.password,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
     def credentials_file(
         self, api_url: str, kind: CredentialsKind = "client-credentials"

@@ -36,7 +36,7 @@ from .limits import (
     RecordedRequest,
     count_violations,
 )
-from .model import EmulatorState, IntegrationCredentials, Signal, new_id
+from .model import EmulatorState, IntegrationCredentials, Signal
 from .page import render_page
 from .rules import (
     InvalidParamsError,
@@ -95,7 +95,9 @@ class ClarifyEmulator:
 
     Serves `POST /v1/rpc` (integration.insert, integration.saveSignals),
     `POST /v1/oauth/token`, an HTML overview at `/` and the state as JSON at
-    `/api/state`.
+    `/api/state`. For tests that run it as a separate process, `POST
+    /api/integrations/{id}/revoke` and `.../restore` do what `revoke()` and
+    `restore()` do.
 
     Rate limiting (`rate_limit`): "queue" delays requests over one per second per
     integration and method until their slot, and answers HTTP 504 when the wait
@@ -149,6 +151,10 @@ class ClarifyEmulator:
         self._app.router.add_post(OAUTH_PATH, self._handle_token)
         self._app.router.add_get("/", self._handle_page)
         self._app.router.add_get("/api/state", self._handle_state)
+        self._app.router.add_post(
+            "/api/integrations/{integration_id}/{action:revoke|restore}",
+            self._handle_control,
+        )
 
     # Lifecycle
 
@@ -220,11 +226,12 @@ class ClarifyEmulator:
         name: str = "Home Assistant",
     ) -> IntegrationCredentials:
         """Create an integration; credentials not given are random secure values."""
+        generated = IntegrationCredentials.generate(integration_id)
         credentials = IntegrationCredentials(
-            integration_id=integration_id or new_id(),
-            password=password or secrets.token_urlsafe(24),
-            client_id=client_id or secrets.token_urlsafe(24),
-            client_secret=client_secret or secrets.token_urlsafe(32),
+            integration_id=generated.integration_id,
+            password=password or generated.password,
+            client_id=client_id or generated.client_id,
+            client_secret=client_secret or generated.client_secret,
         )
         self.state.add_integration(credentials, name)
         return credentials
@@ -631,6 +638,17 @@ class ClarifyEmulator:
 
     async def _handle_state(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.state.to_json())
+
+    async def _handle_control(self, request: web.Request) -> web.StreamResponse:
+        integration_id = request.match_info["integration_id"]
+        if integration_id not in self.state.integrations:
+            raise web.HTTPNotFound(text=f"no integration {integration_id}")
+        if request.match_info["action"] == "revoke":
+            self.revoke(integration_id)
+        else:
+            self.restore(integration_id)
+        revoked = self.state.integrations[integration_id].revoked
+        return web.json_response({"integration": integration_id, "revoked": revoked})
 
 
 def decode_basic_auth(header: str) -> tuple[str, str] | None:

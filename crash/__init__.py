@@ -1,0 +1,1 @@
+"""The power-cut stage: a real Home Assistant killed with SIGKILL."""

@@ -1,0 +1,1 @@
+"""End-to-end journey: a real Home Assistant, the emulator and Chromium."""

@@ -1,0 +1,1 @@
+"""Tests of the real-server harness's parts that need no server."""

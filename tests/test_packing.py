@@ -1,0 +1,78 @@
+"""The sender's frames, end to end: paced for bytes, within the rate limit and on time.
+
+Entities change once a minute, each at its own instant, as in a real home; time
+moves a second at a time and Home Assistant's timers fire, so the sender's
+requests leave as they would. Everything runs against the emulator over real
+HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+import random
+
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
+
+from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
+
+INTERVAL = 60
+
+
+async def test_entities_at_their_own_instants_leave_in_paced_frames(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Few nulls a reading, a request a second at most, each reading within two intervals."""
+    entities = [f"sensor.room_{index}_temperature" for index in range(60)]
+    await setup_entry(
+        hass,
+        make_entry(
+            emulator,
+            integration,
+            [mapping(entity) for entity in entities],
+            flush_interval=INTERVAL,
+        ),
+    )
+    rng = random.Random(7)
+    # The second of the minute each entity changes in.
+    phase = {entity: rng.randrange(60) for entity in entities}
+    expected: dict[str, dict[datetime, float]] = {}
+    for second in range(6 * 60):
+        for entity in entities:
+            if phase[entity] == second % 60:
+                value = round(rng.uniform(15, 25), 1)
+                expected.setdefault(entity, {})[sim.set_state(entity, str(value))] = (
+                    value
+                )
+                sim.freezer.tick(timedelta(milliseconds=rng.randrange(1, 9)))
+        await sim.advance(1)
+        # Every reading is in Clarify within two intervals of its time.
+        stored = stored_points(emulator, integration)
+        deadline = dt_util.utcnow() - timedelta(seconds=2 * INTERVAL)
+        late = [
+            (entity, at)
+            for entity, points in expected.items()
+            for at in points
+            if at <= deadline and at not in stored.get(entity, {})
+        ]
+        assert not late
+    await sim.run(2 * INTERVAL)
+
+    assert stored_points(emulator, integration) == expected
+    assert emulator.rate_limit_violations() == 0
+    inserts = [
+        request
+        for request in emulator.requests
+        if request.rpc_method == "integration.insert" and request.http_status == 200
+    ]
+    readings = sum(len(points) for points in expected.values())
+    # Spread over many requests rather than one a minute; whole requests,
+    # JSON-RPC envelope included, at under 200 bytes a reading. One request a
+    # minute would carry 59 nulls a reading: about 400 bytes.
+    assert len(inserts) > 6 * 6
+    assert sum(request.body_bytes for request in inserts) / readings < 200

@@ -1,0 +1,143 @@
+"""A real installation for a test: the emulator, Home Assistant, an owner.
+
+    with RealInstallation(tmp_path, configuration) as installation:
+        api = installation.api                   # logged-in REST client
+        entry = installation.add_clarify()       # through the config flow
+        installation.hass.kill()                 # SIGKILL Home Assistant itself
+        installation.hass.start()
+        installation.emulator.stop(); installation.emulator.start()
+        installation.hass.assert_log_clean()
+
+On leaving the block both servers stop gracefully (Home Assistant first, so
+that its last send still finds the emulator) and the logs are checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+import re
+from types import TracebackType
+from typing import Any, Final, Self
+
+from .client import HomeAssistantClient
+from .servers import DOMAIN, EmulatorServer, HomeAssistantServer
+
+USERNAME: Final = "tester"
+PASSWORD: Final = "clarify-e2e-password"  # noqa: S105  # a throw-away local owner
+
+# What a test installation needs at least: the frontend (which brings the
+# config panels and the API) and the logger settings. default_config is left
+# out: it sets up much that needs the internet or hardware.
+BASE_CONFIGURATION: Final = """\
+homeassistant:
+  name: Clarify test
+  unit_system: metric
+  time_zone: UTC
+  country: "NO"
+  currency: NOK
+  latitude: 63.43
+  longitude: 10.39
+  elevation: 10
+
+frontend:
+
+logger:
+  default: warning
+  logs:
+    custom_components.clarify: debug
+"""
+
+
+class RealInstallation:
+    """The emulator and an onboarded Home Assistant in `run_dir`."""
+
+    def __init__(
+        self,
+        run_dir: Path,
+        configuration: str = BASE_CONFIGURATION,
+        *,
+        emulator_environment: str | None = None,
+        check_log_on_exit: bool = True,
+        log_allow: Iterable[re.Pattern[str]] = (),
+    ) -> None:
+        """Describe the installation; entering the `with` block starts it.
+
+        On leaving the block the logs are checked (`check_log_on_exit`),
+        letting through records that a `log_allow` pattern finds.
+        """
+        self.run_dir = run_dir.resolve()
+        self.configuration = configuration
+        self.emulator = EmulatorServer(
+            self.run_dir / "emulator", environment=emulator_environment
+        )
+        self.hass = HomeAssistantServer(self.run_dir / "config")
+        self.api: HomeAssistantClient = self.hass.client()
+        self.check_log_on_exit = check_log_on_exit
+        self.log_allow = list(log_allow)
+
+    def start(self) -> None:
+        """Start both servers and onboard Home Assistant (or log in again)."""
+        self.emulator.start()
+        fresh = not (self.hass.config_dir / ".storage" / "onboarding").exists()
+        if fresh:
+            self.hass.install(self.configuration)
+        self.hass.start()
+        if fresh or not self.api.is_onboarded():
+            self.api.onboard(USERNAME, PASSWORD)
+            self.api.remove_onboarding_integrations()
+        else:
+            self.api.log_in(USERNAME, PASSWORD)
+        self.api.wait_until_running()
+
+    def stop(self) -> None:
+        """Stop Home Assistant, then the emulator (both gracefully)."""
+        try:
+            self.hass.stop()
+        finally:
+            self.emulator.stop()
+
+    def __enter__(self) -> Self:
+        """Start; on a failure to start, stop what did."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Stop, and check the logs unless the block already failed."""
+        self.stop()
+        if exc_type is None and self.check_log_on_exit:
+            self.hass.assert_log_clean(allow=self.log_allow)
+
+    def add_clarify(self, *, credentials_file: bool = False) -> dict[str, Any]:
+        """Add the integration for the emulator's integration through the REST config flow.
+
+        Returns the created entry (as the flow's result describes it).
+        """
+        credentials = self.emulator.credentials
+        if credentials_file:
+            step = {"next_step_id": "credentials_file"}
+            answer: dict[str, Any] = {
+                "credentials_file": self.emulator.credentials_file(),
+                "api_url": self.emulator.api_url,
+            }
+        else:
+            step = {"next_step_id": "basic_auth"}
+            answer = {
+                "integration_id": credentials["integration_id"],
+                "secret": credentials["password"],
+                "api_url": self.emulator.api_url,
+            }
+        result = self.api.config_flow(DOMAIN, step, answer)
+        if result.get("type") != "create_entry":
+            raise AssertionError(f"adding Clarify failed: {result}")
+        entry: dict[str, Any] = result["result"]
+        return entry
