@@ -914,6 +914,25 @@ def patch_entry_setup_timing(times: dict[str, float]) -> None:
     config_entries.ConfigEntry.async_setup = timed  # type: ignore[method-assign]
 
 
+def take_as_sender(exporter: Any) -> Any:
+    """Take the frame the exporter's sender would take next: paced, its size limit."""
+    from homeassistant.util import dt as dt_util
+
+    from custom_components.clarify.buffer import Pace, datetime_to_us
+    from custom_components.clarify.const import (
+        CONF_FLUSH_INTERVAL,
+        DEFAULT_FLUSH_INTERVAL,
+    )
+    from custom_components.clarify.sender import REQUEST_SPACING
+
+    pace = Pace.for_sender(
+        datetime_to_us(dt_util.utcnow()),
+        exporter.entry.options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL),
+        REQUEST_SPACING,
+    )
+    return exporter.buffer.take_frame(exporter.sender.max_frame_bytes, pace=pace)
+
+
 async def restore_scenario(
     hass: Any, params: dict[str, Any], guard: h.StallGuard, boot: dict[str, float]
 ) -> dict[str, Any]:
@@ -940,7 +959,7 @@ async def restore_scenario(
     profiles: list[dict[str, Any]] = []
 
     # Taking one frame from the backlog, as the sender does before each
-    # request: in the event loop, never awaited.
+    # request (paced, its size limit): in the event loop, never awaited.
     buffer = exporter.buffer
     takes: list[float] = []
     frame_readings = frame_bytes = 0
@@ -948,7 +967,7 @@ async def restore_scenario(
         await h.wait_until(lambda: buffer.in_flight is None, within=60)
         gc.collect()
         started = time.perf_counter()
-        frame = buffer.take_frame()
+        frame = take_as_sender(exporter)
         takes.append((time.perf_counter() - started) * 1e3)
         frame_readings, frame_bytes = frame.sample_count, len(frame.data_json)
         buffer.release(frame)
@@ -962,7 +981,7 @@ async def restore_scenario(
         for _ in range(5):
             await h.wait_until(lambda: buffer.in_flight is None, within=60)
             with profile.run():
-                frame = buffer.take_frame()
+                frame = take_as_sender(exporter)
             buffer.release(frame)
         profiles.append(profile.summary())
 
