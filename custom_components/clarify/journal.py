@@ -228,10 +228,16 @@ class Journal:
         Never raises for a damaged file: `Restored.damage` says what was lost.
         """
         path = journal_path(hass, entry_id)
+        job = hass.async_add_executor_job(
+            _open, path, legacy_path(hass, entry_id), capacity
+        )
         try:
-            connection, restored, notes = await hass.async_add_executor_job(
-                _open, path, legacy_path(hass, entry_id), capacity
-            )
+            connection, restored, notes = await asyncio.shield(job)
+        except asyncio.CancelledError:
+            # Setup was cancelled (Home Assistant stops): the job runs on in
+            # its thread, and the connection it opens must not be left open.
+            job.add_done_callback(_close_opened)
+            raise
         except (OSError, sqlite3.Error) as err:
             # Not the file's fault (it would have been set aside): the disk's.
             raise JournalUnavailableError(str(path), str(err)) from err
@@ -643,6 +649,18 @@ class _UnreadableError(Exception):
 
 class _NewerVersionError(_UnreadableError):
     """A newer version of the integration wrote the journal."""
+
+
+def _close_opened(
+    job: asyncio.Future[
+        tuple[sqlite3.Connection, Restored, dict[str, list[str | None]]]
+    ],
+) -> None:
+    """Close the connection an abandoned open made, in a thread of its own."""
+    if job.cancelled() or job.exception() is not None:
+        return
+    connection = job.result()[0]
+    asyncio.get_running_loop().run_in_executor(None, connection.close)
 
 
 def _open(

@@ -86,15 +86,19 @@ class _Signal:
     """One signal of a tracked entity: how to read it and where it goes."""
 
     input_key: str
-    attribute: str | None
     append: Callable[[int, float], None]
-    # None until the entity's first state decides it.
-    convert: Converter | None = None
+    convert: Converter
 
 
 @dataclass(slots=True)
 class _Tracked:
-    """A tracked entity: its plan and its signals."""
+    """A tracked entity: its plan, and its signals once a state decided them.
+
+    Deciding (see `EntityListener._decide`) waits for the first state the
+    listener needs: the entity's first change, its metadata's turn, a
+    heartbeat. So following thousands of entities costs one small object each
+    at setup, and the event loop never spends a long turn on it.
+    """
 
     plan: EntityPlan
     signals: list[_Signal] = field(default_factory=list)
@@ -196,7 +200,7 @@ class EntityListener:
             if current is not None and current.plan == plan:
                 tracked[entity_id] = current
                 continue
-            tracked[entity_id] = self._new_tracked(plan)
+            tracked[entity_id] = _Tracked(plan)
             self._metadata_due.add(entity_id)
         if tracked.keys() != self._tracked.keys() or any(
             tracked[entity_id] is not self._tracked.get(entity_id)
@@ -214,24 +218,6 @@ class EntityListener:
             )
         self._on_selection(selection)
 
-    def _new_tracked(self, plan: EntityPlan) -> _Tracked:
-        for signal in plan.signals:
-            self.buffer.set_min_interval(signal.input_key, plan.min_interval)
-        tracked = _Tracked(
-            plan,
-            [
-                _Signal(
-                    signal.input_key,
-                    signal.attribute,
-                    self.buffer.series(signal.input_key).append,
-                )
-                for signal in plan.signals
-            ],
-        )
-        if (state := self.hass.states.get(plan.entity_id)) is not None:
-            self._decide(tracked, state)
-        return tracked
-
     def _decide(self, tracked: _Tracked, state: State) -> None:
         """Settle how an entity's states are read, on its first known state.
 
@@ -241,21 +227,39 @@ class EntityListener:
         """
         tracked.decided = True
         assert self._options is not None
-        entity_id = tracked.plan.entity_id
+        plan = tracked.plan
+        entity_id = plan.entity_id
         tracked.reports = self._options.report_unchanged and bool(
             state.attributes.get(_ATTR_STATE_CLASS)
         )
         if (
-            not tracked.plan.picked
+            not plan.picked
             and self._options.numeric_only
             and not sends_numbers(entity_id, state)
         ):
             tracked.signals = []
             return
-        for signal in tracked.signals:
-            signal.convert = conversion_for(
-                entity_id, attribute=signal.attribute, state=state
-            ).convert
+        buffer = self.buffer
+        for signal in plan.signals:
+            buffer.set_min_interval(signal.input_key, plan.min_interval)
+        tracked.signals = [
+            _Signal(
+                signal.input_key,
+                buffer.series(signal.input_key).append,
+                conversion_for(
+                    entity_id, attribute=signal.attribute, state=state
+                ).convert,
+            )
+            for signal in plan.signals
+        ]
+
+    def _decided(self, tracked: _Tracked) -> State | None:
+        """The entity's state, its signals decided by it; None without a state."""
+        if (state := self.hass.states.get(tracked.plan.entity_id)) is None:
+            return None
+        if not tracked.decided:
+            self._decide(tracked, state)
+        return state
 
     @callback
     def _async_subscribe(self, tracked: dict[str, _Tracked]) -> None:
@@ -349,7 +353,6 @@ class EntityListener:
                     break
         time_us = -1
         for signal in tracked.signals:
-            assert signal.convert is not None
             if (value := signal.convert(state)) is None:
                 self.status.skipped_readings += 1
                 continue
@@ -366,15 +369,15 @@ class EntityListener:
         """An unchanged state written again: a reading, for entities that report."""
         data = event.data
         tracked = self._tracked.get(data["entity_id"])
-        if (
-            tracked is None
-            or not tracked.reports
-            or (state := data["new_state"]) is None
-        ):
+        if tracked is None or (state := data["new_state"]) is None:
+            return
+        if not tracked.decided:
+            self._decide(tracked, state)
+            self._metadata_due.add(state.entity_id)
+        if not tracked.reports:
             return
         time_us = reported_time_us(state)
         for signal in tracked.signals:
-            assert signal.convert is not None
             if (value := signal.convert(state)) is not None:
                 signal.append(time_us, value)
 
@@ -414,10 +417,12 @@ class EntityListener:
         for index, (entity_id, tracked) in enumerate(list(self._tracked.items())):
             if index and not index % HEARTBEAT_SLICE:
                 await asyncio.sleep(0)
-            if not tracked.decided or not tracked.signals:
-                continue
             state = self.hass.states.get(entity_id)
             if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+                continue
+            if not tracked.decided:
+                self._decide(tracked, state)
+            if not tracked.signals:
                 continue
             last = max(
                 state.last_reported_timestamp
@@ -429,7 +434,6 @@ class EntityListener:
                 continue
             self._heartbeat_sent[entity_id] = now_ts
             for signal in tracked.signals:
-                assert signal.convert is not None
                 if (value := signal.convert(state)) is not None:
                     signal.append(now_us, value)
 
@@ -484,12 +488,12 @@ class EntityListener:
 
     def _offer_metadata(self, tracked: _Tracked) -> None:
         entity_id = tracked.plan.entity_id
-        if (state := self.hass.states.get(entity_id)) is None or not tracked.signals:
+        if (state := self._decided(tracked)) is None or not tracked.signals:
             # Without a state (or a signal) there is nothing to describe yet;
             # the first state brings it back here.
             return
         context = self._context(entity_id)
-        for signal in tracked.signals:
+        for signal in tracked.plan.signals:
             conversion = conversion_for(
                 entity_id, attribute=signal.attribute, state=state
             )
