@@ -70,19 +70,20 @@ FULL: dict[str, Any] = {
 }
 QUICK: dict[str, Any] = {
     "main": {
-        "scale": [100, 1_000],
+        # 5,000: the setup rows of the table are about it.
+        "scale": [100, 1_000, 5_000],
         "hot_rounds": 5,
         "hot_changes": 5_000,
-        "setup_rounds": {"100": 5, "1000": 5},
+        "setup_rounds": {"100": 5, "1000": 5, "5000": 5},
         "scale_hot_rounds": 3,
         "scale_hot_changes": 5_000,
-        "bytes_minutes": {"100": 1, "1000": 1},
+        "bytes_minutes": {"100": 1, "1000": 1, "5000": 1},
         "encode_rounds": 5,
         "memory_readings": 100_000,
         "journal_readings": 144_000,
         "journal_floor_readings": 14_400,
         "profile": True,
-        "profile_setup_entities": 1_000,
+        "profile_setup_entities": 5_000,
     },
     "restore": {
         "take_rounds": 5,

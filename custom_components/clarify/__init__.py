@@ -45,9 +45,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
         user_agent=f"clarify-home-assistant/{integration.version}",
         timeout=REQUEST_TIMEOUT,
     )
+    # Parsed once: with thousands of entities that is a good part of setup.
+    options = ClarifyOptions.from_entry(entry)
     try:
         journal, restored = await Journal.async_open(
-            hass, entry.entry_id, ClarifyOptions.from_entry(entry).buffer_capacity
+            hass, entry.entry_id, options.buffer_capacity
         )
     except JournalUnavailableError as err:
         raise ConfigEntryNotReady(
@@ -55,7 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
             translation_key="journal_unavailable",
             translation_placeholders={"path": err.path, "error": err.error},
         ) from err
-    exporter = ClarifyExporter(hass, entry, client, journal, restored)
+    exporter = ClarifyExporter(hass, entry, client, journal, restored, options)
     entry.runtime_data = ClarifyData(client=client, exporter=exporter)
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -58,6 +58,7 @@ class ClarifyExporter:
         client: ClarifyClient,
         journal: Journal,
         restored: Restored,
+        options: ClarifyOptions,
     ) -> None:
         """Wire the parts to the restored state; nothing runs yet."""
         self.hass = hass
@@ -74,7 +75,7 @@ class ClarifyExporter:
         self.issues = EntryIssues(hass, entry.entry_id)
         self.metadata = SignalMetadataQueue(restored.signal_hashes)
         self.rates = RateWatch()
-        self._options = ClarifyOptions.from_entry(entry)
+        self._options = options
         self.sender = Sender(
             hass,
             entry,
