@@ -57,7 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
             translation_key="journal_unavailable",
             translation_placeholders={"path": err.path, "error": err.error},
         ) from err
-    exporter = ClarifyExporter(hass, entry, client, journal, restored, options)
+    exporter = ClarifyExporter(hass, entry, client, journal, restored, options=options)
     entry.runtime_data = ClarifyData(client=client, exporter=exporter)
     try:
         await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -58,6 +58,7 @@ class ClarifyExporter:
         client: ClarifyClient,
         journal: Journal,
         restored: Restored,
+        *,
         options: ClarifyOptions,
     ) -> None:
         """Wire the parts to the restored state; nothing runs yet."""
