@@ -73,6 +73,8 @@ METADATA_SLICE: Final = 100
 # State attributes that are part of a signal's metadata.
 _METADATA_ATTRIBUTES: Final = (ATTR_FRIENDLY_NAME, ATTR_UNIT_OF_MEASUREMENT, "options")
 _ATTR_STATE_CLASS: Final = "state_class"
+# Entities decided (see `EntityListener._decide`) before the loop gets a turn.
+DECIDE_SLICE: Final = 250
 # How often steady entities are looked at for the heartbeat.
 HEARTBEAT_CHECK: Final = timedelta(seconds=30)
 # Entities looked at for the heartbeat before the loop gets a turn.
@@ -142,6 +144,7 @@ class EntityListener:
         self._unsub_reports: CALLBACK_TYPE | None = None
         self._unsub_heartbeat: CALLBACK_TYPE | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._decide_task: asyncio.Task[None] | None = None
         # Per entity ID: when the heartbeat last re-sent its value (timestamp).
         self._heartbeat_sent: dict[str, float] = {}
         self._unsub_domains: CALLBACK_TYPE | None = None
@@ -207,6 +210,10 @@ class EntityListener:
             for entity_id in tracked
         ):
             self._async_subscribe(tracked)
+            if self._decide_task is None or self._decide_task.done():
+                self._decide_task = self._create_task(
+                    self._async_decide_all(), "Clarify entities"
+                )
             # A key given up before its signal was described must not become
             # an empty signal in Clarify.
             self.metadata.retain(
@@ -252,6 +259,20 @@ class EntityListener:
             )
             for signal in plan.signals
         ]
+
+    async def _async_decide_all(self) -> None:
+        """Decide the entities not decided yet, a slice per turn of the loop.
+
+        Soon after setup every entity with a state is ready, so that its first
+        change costs what any other does; setup itself stays short.
+        """
+        pending = list(self._tracked.values())
+        for start in range(0, len(pending), DECIDE_SLICE):
+            if start:
+                await asyncio.sleep(0)
+            for tracked in pending[start : start + DECIDE_SLICE]:
+                if not tracked.decided:
+                    self._decided(tracked)
 
     def _decided(self, tracked: _Tracked) -> State | None:
         """The entity's state, its signals decided by it; None without a state."""
@@ -301,9 +322,10 @@ class EntityListener:
                 unsub()
         self._unsub_state = self._unsub_reports = self._unsub_domains = None
         self._unsub_heartbeat = None
-        if self._heartbeat_task is not None:
-            self._heartbeat_task.cancel()
-            self._heartbeat_task = None
+        for task in (self._heartbeat_task, self._decide_task):
+            if task is not None:
+                task.cancel()
+        self._heartbeat_task = self._decide_task = None
         self._unsub_registries = []
         self._tracked = {}
 
