@@ -224,9 +224,14 @@ class HotPath:
         module._Series.append = self._original_append  # noqa: SLF001
 
 
+def _quartiles(ordered: list[float]) -> list[float]:
+    """The quartiles of sorted values; a single value is all three."""
+    return statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
+
+
 def summarize(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
-    quartiles = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
+    quartiles = _quartiles(ordered)
     return {
         "median": statistics.median(ordered),
         "min": ordered[0],
@@ -246,7 +251,7 @@ def ratio_stats(numerators: list[float], denominators: list[float]) -> dict[str,
     """
     ratios = [a / b for a, b in zip(numerators, denominators, strict=True) if b]
     ordered = sorted(ratios)
-    quartiles = statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
+    quartiles = _quartiles(ordered)
     return {
         "median": statistics.median(ordered),
         "q1": quartiles[0],
