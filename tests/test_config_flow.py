@@ -460,6 +460,7 @@ async def test_reauth_with_new_credentials(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
     assert dict(entry.data) == entry_data_before
 
 
@@ -529,6 +530,10 @@ async def test_reauth_with_unchanged_credentials(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
+    # The flow reloads the entry even when nothing changed: with credentials
+    # Clarify accepts again, that reload is what sets it up.
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
     assert dict(entry.data) == dict(_entry(emulator, integration).data)
 
 
@@ -556,6 +561,7 @@ async def test_reconfigure_to_oauth(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
     assert entry.data[CONF_AUTH_TYPE] == "client_credentials"
     assert entry.data[CONF_CLIENT_ID] == integration.client_id
     assert entry.title == "Clarify"

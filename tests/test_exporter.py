@@ -244,8 +244,6 @@ async def test_auth_failure_starts_reauth_and_keeps_readings(
     )
     document = integration.credentials_file(emulator.api_url)
     document["credentials"]["clientSecret"] = integration.client_secret
-    import orjson
-
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"credentials_file": orjson.dumps(document).decode()}
     )

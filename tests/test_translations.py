@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import yaml
 
 from homeassistant.core import HomeAssistant
 from homeassistant.generated.languages import LANGUAGES
@@ -368,8 +369,6 @@ def test_entity_strings_match_the_code(english_tree: dict[str, Any]) -> None:
 
 def test_icons_match_the_strings(english_tree: dict[str, Any]) -> None:
     """icons.json has an icon for each action, and icons only for real entities."""
-    import yaml
-
     icons = _load(INTEGRATION / "icons.json")
     services = yaml.safe_load((INTEGRATION / "services.yaml").read_text("utf-8"))
     assert set(icons.get("services", {})) == set(services or {}), (
