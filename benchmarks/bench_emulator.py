@@ -47,8 +47,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _insert_span(body: bytes) -> tuple[int, int, int] | None:
-    """(oldest, newest reading time in µs, readings) of an insert body, if it is one."""
+def _insert_span(body: bytes) -> tuple[int, int, int, int, int] | None:
+    """(oldest, newest reading time in µs, readings, keys, times) of an insert body."""
     try:
         message = orjson.loads(body)
         data = message["params"]["data"]
@@ -61,7 +61,7 @@ def _insert_span(body: bytes) -> tuple[int, int, int] | None:
     readings = sum(
         sum(value is not None for value in values) for values in series.values()
     )
-    return _time_us(times[0]), _time_us(times[-1]), readings
+    return _time_us(times[0]), _time_us(times[-1]), readings, len(series), len(times)
 
 
 def _time_us(text: str) -> int:
@@ -74,8 +74,9 @@ class _Log:
     def __init__(self, emulator: ClarifyEmulator, integration_id: str) -> None:
         self.emulator = emulator
         self.integration_id = integration_id
-        # Per body read: (wall clock at arrival, bytes, oldest µs, newest µs, readings).
-        self.bodies: list[tuple[float, int, int | None, int | None, int | None]] = []
+        # Per body read: (wall clock at arrival, bytes, oldest µs, newest µs,
+        # readings, keys, times); all but the first two None if not an insert.
+        self.bodies: list[tuple[float, int, *tuple[int | None, ...]]] = []
 
     def wrap(
         self, read_body: Callable[[web.Request], Awaitable[bytes | None]]
@@ -85,8 +86,7 @@ class _Log:
             body = await read_body(request)
             if body is not None and request.path.endswith("/rpc"):
                 span = _insert_span(body)
-                oldest, newest, readings = span or (None, None, None)
-                self.bodies.append((arrived, len(body), oldest, newest, readings))
+                self.bodies.append((arrived, len(body), *(span or (None,) * 5)))
             return body
 
         return logged

@@ -33,6 +33,7 @@ from pathlib import Path
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -696,10 +697,31 @@ class Traffic:
     # Longest wait of a reading: arrival of its request minus its time (s).
     longest_wait: float | None = None
     per_request_readings: list[int] = field(default_factory=list)
+    # Per insert request: its keys and its times (the matrix is keys x times).
+    per_request_shape: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def bytes_per_reading(self) -> float | None:
         return self.insert_bytes / self.points if self.points else None
+
+    @property
+    def nulls_per_reading(self) -> float | None:
+        """The matrix cells without a value, per reading: what the packing costs."""
+        readings = sum(self.per_request_readings)
+        if not readings:
+            return None
+        cells = sum(keys * times for keys, times in self.per_request_shape)
+        return (cells - readings) / readings
+
+    def shape_quartiles(self) -> dict[str, list[float]]:
+        """Quartiles of the keys, times and readings per insert request."""
+        if not self.per_request_shape:
+            return {}
+        return {
+            "keys": quartiles([keys for keys, _ in self.per_request_shape]),
+            "times": quartiles([times for _, times in self.per_request_shape]),
+            "readings": quartiles(self.per_request_readings),
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -711,7 +733,15 @@ class Traffic:
             "bytes_per_reading": self.bytes_per_reading,
             "rate_limit_violations": self.rate_limit_violations,
             "longest_wait_s": self.longest_wait,
+            "nulls_per_reading": self.nulls_per_reading,
+            "per_request_quartiles": self.shape_quartiles(),
         }
+
+
+def quartiles(values: Iterable[float]) -> list[float]:
+    """The quartiles of values; a single value is all three."""
+    ordered = sorted(values)
+    return statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
 
 
 def traffic_between(before: dict[str, Any], after: dict[str, Any]) -> Traffic:
@@ -727,12 +757,13 @@ def traffic_between(before: dict[str, Any], after: dict[str, Any]) -> Traffic:
             traffic.metadata_requests += 1
         if not ok:
             traffic.failed_requests += 1
-    for arrived, _size, oldest, _newest, readings in after["bodies"][
+    for arrived, _size, oldest, _newest, readings, keys, times in after["bodies"][
         len(before["bodies"]) :
     ]:
         if oldest is None:
             continue
         traffic.per_request_readings.append(readings)
+        traffic.per_request_shape.append((keys, times))
         wait = arrived - oldest / 1e6
         traffic.longest_wait = max(traffic.longest_wait or wait, wait)
     traffic.points = after["points"] - before["points"]

@@ -224,14 +224,9 @@ class HotPath:
         module._Series.append = self._original_append  # noqa: SLF001
 
 
-def _quartiles(ordered: list[float]) -> list[float]:
-    """The quartiles of sorted values; a single value is all three."""
-    return statistics.quantiles(ordered, n=4) if len(ordered) >= 2 else ordered * 3
-
-
 def summarize(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
-    quartiles = _quartiles(ordered)
+    quartiles = h.quartiles(ordered)
     return {
         "median": statistics.median(ordered),
         "min": ordered[0],
@@ -251,7 +246,7 @@ def ratio_stats(numerators: list[float], denominators: list[float]) -> dict[str,
     """
     ratios = [a / b for a, b in zip(numerators, denominators, strict=True) if b]
     ordered = sorted(ratios)
-    quartiles = _quartiles(ordered)
+    quartiles = h.quartiles(ordered)
     return {
         "median": statistics.median(ordered),
         "q1": quartiles[0],
@@ -939,7 +934,11 @@ def take_as_sender(exporter: Any) -> Any:
 
 
 async def restore_scenario(
-    hass: Any, params: dict[str, Any], guard: h.StallGuard, boot: dict[str, float]
+    hass: Any,
+    params: dict[str, Any],
+    guard: h.StallGuard,
+    boot: dict[str, float],
+    boot_window: h.Window,
 ) -> dict[str, Any]:
     from homeassistant.config_entries import ConfigEntryState
 
@@ -957,6 +956,9 @@ async def restore_scenario(
         "setup_seconds": boot["end"] - boot["start"],
         "window": guard.longest_between(boot["start"], boot["end"] + 3),
         "during_setup": guard.longest_between(boot["start"], boot["end"]),
+        # From the event loop's start to here: the longest stall of the whole
+        # boot, whoever caused it, and what ran during it.
+        "boot": guard.close(boot_window).as_json(),
     }
     say(f"restore at start: {result['start']}")
     pool = [f"sensor.bench_{n}" for n in range(TRACKED)]
@@ -1284,19 +1286,24 @@ def main() -> None:
     params["config_dir"] = str(args.config.resolve())
     boot_times: dict[str, float] = {}
     guard_holder: list[h.StallGuard] = []
+    boot_window: list[h.Window] = []
 
     def on_loop(loop: asyncio.AbstractEventLoop) -> None:
         if args.scenario == "restore":
             guard = h.StallGuard(loop)
             guard.log_over = 0.004
-            guard.start()
+            # Open from the start, so that the longest stall of the boot comes
+            # with its stack samples.
+            boot_window.append(guard.open())
             guard_holder.append(guard)
 
     async def scenario(hass: Any) -> dict[str, Any]:
         if args.scenario == "main":
             return await main_scenario(hass, params)
         if args.scenario == "restore":
-            return await restore_scenario(hass, params, guard_holder[0], boot_times)
+            return await restore_scenario(
+                hass, params, guard_holder[0], boot_times, boot_window[0]
+            )
         if args.scenario == "callgrind":
             return await callgrind_scenario(hass, params)
         if args.scenario == "e2e":
