@@ -301,7 +301,7 @@ async def test_no_reading_lost_while_options_change(
     at = sim.set_state("sensor.a", "1")
     # Home Assistant dispatches the change on the next loop iteration; the new
     # options are applied before that.
-    exporter.async_apply_options(
+    await exporter.async_apply_options(
         ClarifyOptions(
             mappings=(EntityMapping("sensor.a", "sensor.a"),),
             flush_interval=timedelta(seconds=60),

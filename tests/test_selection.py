@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -590,3 +591,51 @@ async def test_a_repair_settled_elsewhere_is_already_fixed(
     result = await _flows(hass).async_init(DOMAIN, data={"issue_id": issue_id})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_fixed"
+
+
+async def test_a_burst_of_new_entities_is_resolved_in_slices_and_loses_nothing(
+    hass: HomeAssistant,
+    home: Home,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Entities arriving by the thousand are worked out a slice per loop turn.
+
+    What they do meanwhile, before they are followed, is sent too: their first
+    states and their changes.
+    """
+    entry = make_entry(
+        emulator, integration, [], **{CONF_TARGETS: {"area_id": [home.kitchen]}}
+    )
+    await setup_entry(hass, entry)
+    count = 2 * selection.RESOLVE_SLICE + 1
+    entity_ids = [f"sensor.burst_{number:04d}" for number in range(count)]
+    # One loop turn: every registration asks for the selection again.
+    for entity_id in entity_ids:
+        _entity(hass, entity_id, area_id=home.kitchen)
+    first = hass.states.get(entity_ids[0])
+    assert first is not None
+    changes: dict[str, dict[Any, float]] = {}
+    for value in range(2, 10):
+        # Each change in a second of its own, one per loop turn, while the
+        # selection is (and after it has been) worked out.
+        sim.freezer.tick(1)
+        entity_id = entity_ids[-value]
+        changes[entity_id] = {
+            first.last_updated: 1.0,
+            sim.set_state(entity_id, str(value)): float(value),
+        }
+        await asyncio.sleep(0)
+    await hass.async_block_till_done()
+    await sim.advance(60)
+    points = stored_points(emulator, integration)
+    assert {key: points.get(key) for key in changes} == changes
+    assert len(points) == count
+    # Everything in the area is followed.
+    last = sim.set_state(entity_ids[0], "42")
+    await sim.advance(60)
+    assert stored_points(emulator, integration)[entity_ids[0]] == {
+        first.last_updated: 1.0,
+        last: 42.0,
+    }

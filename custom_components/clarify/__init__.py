@@ -64,7 +64,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: ClarifyConfigEntry) -> b
     except BaseException:
         await journal.async_close()
         raise
-    exporter.async_start()
+    await exporter.async_start()
     entry.async_on_unload(entry.add_update_listener(_async_update_listener))
     return True
 
@@ -88,4 +88,6 @@ async def _async_update_listener(
     if credentials_from_entry(entry) != entry.runtime_data.client.credentials:
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
-    entry.runtime_data.exporter.async_apply_options(ClarifyOptions.from_entry(entry))
+    await entry.runtime_data.exporter.async_apply_options(
+        ClarifyOptions.from_entry(entry)
+    )

@@ -602,6 +602,9 @@ class Backfill:
         while job.index < len(job.entity_ids):
             if job.current is None:
                 if plans is None:
+                    # An options change saved with this backfill may still be
+                    # working out the entities it adds.
+                    await self.exporter.listener.async_settled()
                     plans = {
                         plan.entity_id: plan for plan in self.exporter.listener.plans()
                     }

@@ -97,8 +97,11 @@ class ClarifyExporter:
             keys=dict(restored.input_keys),
             on_backlog=self.sender.async_request_send,
             on_selection=self._async_selection,
-            create_task=lambda coro, name: entry.async_create_background_task(
-                hass, coro, name
+            # Short tasks, part of the entry's work: waiting for Home Assistant
+            # to be idle waits for them too. Not started at once, so that the
+            # registry changes of one turn of the loop are resolved once.
+            create_task=lambda coro, name: entry.async_create_task(
+                hass, coro, name, eager_start=False
             ),
         )
         self.sender.prepare_metadata = self.listener.async_prepare_metadata
@@ -113,9 +116,11 @@ class ClarifyExporter:
 
     # ------------------------------------------------------------ lifecycle
 
-    @callback
-    def async_start(self) -> None:
-        """Start listening, journalling and sending."""
+    async def async_start(self) -> None:
+        """Start listening, journalling and sending.
+
+        Returns once the entities the options select are followed.
+        """
         if self.hass.is_stopping:
             # Set up while Home Assistant stops (a reload that came late): the
             # stop event is gone, so nothing would end what starts here; the
@@ -134,12 +139,15 @@ class ClarifyExporter:
                 self.hass, coro, name
             )
         )
-        self.listener.async_track(self._options)
-        self.backfill.async_start()
-        self._async_schedule_interval()
         self._unsub_stop = self.hass.bus.async_listen_once(
             EVENT_HOMEASSISTANT_STOP, self._async_on_hass_stop
         )
+        await self.listener.async_track(self._options)
+        if self._stopped:
+            # Home Assistant stopped while the selection was worked out.
+            return
+        self.backfill.async_start()
+        self._async_schedule_interval()
         # Readings restored from the journal go out without waiting an interval.
         if len(self.buffer):
             self.sender.async_request_send()
@@ -188,18 +196,17 @@ class ClarifyExporter:
         # The buffer grows between sends: let the status entities show it.
         self._async_notify()
 
-    @callback
-    def async_apply_options(self, options: ClarifyOptions) -> None:
+    async def async_apply_options(self, options: ClarifyOptions) -> None:
         """Apply changed options at once; buffered readings stay where they are."""
         previous, self._options = self._options, options
         if options.flush_interval != previous.flush_interval:
             self._async_schedule_interval()
         self.buffer.capacity = options.buffer_capacity
-        self.listener.async_track(options)
         # The user has acted on what these repairs reported.
         self.issues.async_clear_raised(ISSUE_READINGS_DROPPED)
         self._dropped_reported = self.buffer.dropped
         self._async_notify()
+        await self.listener.async_track(options)
 
     @callback
     def async_send_now(self) -> None:

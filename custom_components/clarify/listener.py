@@ -7,6 +7,13 @@ allocation beyond the reading itself. When an entity, its device, area, floor
 or labels change, or its unit, name or options do, it notes that the signal's
 metadata must be looked at again; the metadata itself is built later, in
 slices, when the sender asks (`async_prepare_metadata`), never here.
+
+Which entities are followed is worked out again (in slices, see
+`selection.resolve_in_slices`) whenever the options or a registry change; a
+burst of registry changes, as when an integration adds its devices, is worked
+out once. While a resolve runs, the state changes of entities not followed yet
+are kept; those of the entities it names are then taken in order, so a change
+made meanwhile is not lost.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from typing import Any, Final
 from homeassistant.const import (
     ATTR_FRIENDLY_NAME,
     ATTR_UNIT_OF_MEASUREMENT,
+    EVENT_STATE_CHANGED,
+    EVENT_STATE_REPORTED,
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
 )
@@ -51,7 +60,7 @@ from homeassistant.util import dt as dt_util
 from .buffer import SampleBuffer, datetime_to_us
 from .entry import ClarifyOptions
 from .metadata import SignalMetadataQueue
-from .selection import EntityPlan, Selection, resolve
+from .selection import EntityPlan, Selection, resolve_in_slices
 from .signals import (
     SignalContext,
     conversion_for,
@@ -145,6 +154,14 @@ class EntityListener:
         self._unsub_heartbeat: CALLBACK_TYPE | None = None
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._decide_task: asyncio.Task[None] | None = None
+        self._resolve_task: asyncio.Task[None] | None = None
+        # While a resolve runs: the state changes and reports of entities not
+        # tracked, for those it will name.
+        self._heard: list[Event[Any]] = []
+        self._unsub_hearing: list[CALLBACK_TYPE] = []
+        # The selection must be worked out again (the options or a registry
+        # changed since the resolve under way began).
+        self._stale = False
         # Per entity ID: when the heartbeat last re-sent its value (timestamp).
         self._heartbeat_sent: dict[str, float] = {}
         self._unsub_domains: CALLBACK_TYPE | None = None
@@ -164,9 +181,11 @@ class EntityListener:
 
     # ------------------------------------------------------------ tracking
 
-    @callback
-    def async_track(self, options: ClarifyOptions) -> None:
-        """Follow the entities the options select, and what they will select."""
+    async def async_track(self, options: ClarifyOptions) -> None:
+        """Follow the entities the options select, and what they will select.
+
+        Returns once the entities the options select now are followed.
+        """
         previous = self._options
         changed_domains = previous is None or options.domains != previous.domains
         self._options = options
@@ -190,12 +209,86 @@ class EntityListener:
                 else None
             )
         self._async_resolve()
+        await self.async_settled()
+        if (task := self._resolve_task) is not None and not task.cancelled():
+            # A failure to work out the selection is the caller's to report.
+            task.result()
+
+    async def async_settled(self) -> None:
+        """Wait until what was asked of the selection so far is tracked."""
+        if (task := self._resolve_task) is not None and not task.done():
+            await asyncio.wait({task})
 
     @callback
     def _async_resolve(self) -> None:
-        """Work the selection out again and track exactly what it names."""
-        assert self._options is not None
-        selection = resolve(self.hass, self._options, self.keys)
+        """Work the selection out again, and track exactly what it names.
+
+        Starts the resolve, or has the one under way run again once it ends.
+        """
+        self._stale = True
+        if self._resolve_task is None or self._resolve_task.done():
+            self._async_start_hearing()
+            self._resolve_task = self._create_task(
+                self._async_resolve_while_stale(), "Clarify selection"
+            )
+
+    async def _async_resolve_while_stale(self) -> None:
+        try:
+            while self._stale:
+                self._stale = False
+                assert self._options is not None
+                steps = resolve_in_slices(self.hass, self._options, self.keys)
+                while True:
+                    try:
+                        next(steps)
+                    except StopIteration as done:
+                        selection: Selection = done.value
+                        break
+                    await asyncio.sleep(0)
+                self._async_apply(selection, self._heard)
+                # Another resolve may yet name the others.
+                tracked = self._tracked
+                self._heard = [
+                    event
+                    for event in self._heard
+                    if event.data["entity_id"] not in tracked
+                ]
+        finally:
+            self._async_stop_hearing()
+
+    @callback
+    def _async_start_hearing(self) -> None:
+        """Keep the state changes of entities not tracked, until the resolve ends."""
+        if self._unsub_hearing:
+            return
+        bus = self.hass.bus
+        self._unsub_hearing = [
+            bus.async_listen(EVENT_STATE_CHANGED, self._async_hear, self._untracked),
+            bus.async_listen(EVENT_STATE_REPORTED, self._async_hear, self._untracked),
+        ]
+
+    @callback
+    def _async_hear(self, event: Event[Any]) -> None:
+        self._heard.append(event)
+
+    @callback
+    def _async_stop_hearing(self) -> None:
+        for unsub in self._unsub_hearing:
+            unsub()
+        self._unsub_hearing = []
+        self._heard = []
+
+    @callback
+    def _untracked(self, data: Mapping[str, Any]) -> bool:
+        return data["entity_id"] not in self._tracked
+
+    @callback
+    def _async_apply(self, selection: Selection, heard: list[Event[Any]]) -> None:
+        """Track what `selection` names, and take what its new entities did.
+
+        `heard`: the state changes and reports of entities not tracked, since
+        the resolve began.
+        """
         self.keys.update(selection.new_keys)
         tracked: dict[str, _Tracked] = {}
         for entity_id, plan in selection.plans.items():
@@ -209,7 +302,14 @@ class EntityListener:
             tracked[entity_id] is not self._tracked.get(entity_id)
             for entity_id in tracked
         ):
+            new = tracked.keys() - self._tracked.keys()
             self._async_subscribe(tracked)
+            for event in heard:
+                if event.data["entity_id"] in new:
+                    if event.event_type == EVENT_STATE_CHANGED:
+                        self._async_state_changed(event)
+                    else:
+                        self._async_state_reported(event)
             if self._decide_task is None or self._decide_task.done():
                 self._decide_task = self._create_task(
                     self._async_decide_all(), "Clarify entities"
@@ -224,6 +324,11 @@ class EntityListener:
                 }
             )
         self._on_selection(selection)
+
+    def _append_readings(self, tracked: _Tracked, state: State, time_us: int) -> None:
+        for signal in tracked.signals:
+            if (value := signal.convert(state)) is not None:
+                signal.append(time_us, value)
 
     def _decide(self, tracked: _Tracked, state: State) -> None:
         """Settle how an entity's states are read, on its first known state.
@@ -322,10 +427,11 @@ class EntityListener:
                 unsub()
         self._unsub_state = self._unsub_reports = self._unsub_domains = None
         self._unsub_heartbeat = None
-        for task in (self._heartbeat_task, self._decide_task):
+        for task in (self._heartbeat_task, self._decide_task, self._resolve_task):
             if task is not None:
                 task.cancel()
-        self._heartbeat_task = self._decide_task = None
+        self._async_stop_hearing()
+        self._heartbeat_task = self._decide_task = self._resolve_task = None
         self._unsub_registries = []
         self._tracked = {}
 
@@ -396,12 +502,8 @@ class EntityListener:
         if not tracked.decided:
             self._decide(tracked, state)
             self._metadata_due.add(state.entity_id)
-        if not tracked.reports:
-            return
-        time_us = reported_time_us(state)
-        for signal in tracked.signals:
-            if (value := signal.convert(state)) is not None:
-                signal.append(time_us, value)
+        if tracked.reports:
+            self._append_readings(tracked, state, reported_time_us(state))
 
     # ------------------------------------------------------------ heartbeat
 
@@ -455,9 +557,7 @@ class EntityListener:
             if now_ts - last < limit:
                 continue
             self._heartbeat_sent[entity_id] = now_ts
-            for signal in tracked.signals:
-                if (value := signal.convert(state)) is not None:
-                    signal.append(now_us, value)
+            self._append_readings(tracked, state, now_us)
 
     # ------------------------------------------------------------ registries
 

@@ -9,13 +9,16 @@ configuration and diagnostic entities are left out. Releases that ship
 `homeassistant.helpers.target` resolve targets with it; older ones with the
 same rules written out here, and the tests hold both to the same results.
 
-`resolve` is called at setup, when the options change and when a registry
-changes, so an entity that starts or stops matching is followed at once.
+`resolve_in_slices` is run at setup, when the options change and when a
+registry changes, so an entity that starts or stops matching is followed at
+once. It hands the event loop back every `RESOLVE_SLICE` entities: an entry of
+thousands of entities never holds the loop for long (`resolve` runs it through
+in one go, for the options flow).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 import importlib
 from typing import Any, Final
@@ -33,6 +36,9 @@ from .entry import ClarifyOptions, EntityMapping
 from .signals import default_input_key, sends_numbers
 
 ATTR_LABEL_ID: Final = "label_id"
+# Entities worked out before `resolve_in_slices` hands the event loop back:
+# some 3 ms of work here.
+RESOLVE_SLICE: Final = 500
 
 
 def _home_assistant_resolver() -> (
@@ -103,7 +109,24 @@ class Selection:
 def resolve(
     hass: HomeAssistant, options: ClarifyOptions, keys: Mapping[str, str]
 ) -> Selection:
+    """Work out the entities to track and the signals each feeds, in one go."""
+    steps = resolve_in_slices(hass, options, keys)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            selection: Selection = done.value
+            return selection
+
+
+def resolve_in_slices(
+    hass: HomeAssistant, options: ClarifyOptions, keys: Mapping[str, str]
+) -> Generator[None, None, Selection]:
     """Work out the entities to track and the signals each feeds.
+
+    Yields after every `RESOLVE_SLICE` entities, so that the caller can let
+    the event loop run; returns the selection. The registries and states it
+    reads may change between slices: the caller resolves again when they do.
 
     `keys` holds the input keys given earlier to entities matched by a
     target, by registry id, so that a renamed entity keeps feeding its signal.
@@ -112,7 +135,9 @@ def resolve(
     plans: dict[str, EntityPlan] = {}
     missing: list[EntityMapping] = []
     used: set[str] = set()
-    for mapping in options.mappings:
+    for number, mapping in enumerate(options.mappings, 1):
+        if not number % RESOLVE_SLICE:
+            yield
         entity_id = er.async_resolve_entity_id(registry, mapping.entity)
         if entity_id is None:
             # A registry id that no longer resolves: the entity was deleted.
@@ -133,7 +158,9 @@ def resolve(
     new_keys: dict[str, str] = {}
     not_numeric = 0
     excluded = set(options.exclude)
-    for entity_id in sorted(matching_entities(hass, options)):
+    for number, entity_id in enumerate(sorted(matching_entities(hass, options)), 1):
+        if not number % RESOLVE_SLICE:
+            yield
         if entity_id in plans:
             continue
         entry = registry.async_get(entity_id)
