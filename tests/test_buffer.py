@@ -1412,7 +1412,6 @@ def drain_paced(buffer: SampleBuffer, pace: Pace) -> list[Frame]:
             pace.now_us + request * pace.slot_us,
             pace.slot_us,
             pace.horizon_us,
-            pace.quiet_us,
             pace.max_work,
         )
         if (frame := buffer.take_frame(10**9, pace=now)) is None:
@@ -1428,7 +1427,6 @@ def test_pace_of_a_sender() -> None:
     assert pace.slot_us == 1_250_000
     # Within two intervals, less two slots for the request in flight.
     assert pace.horizon_us == 117_500_000
-    assert pace.quiet_us == 61_250_000
     assert pace.max_work == FRAME_WORK
     # However short the interval, a reading has a slot to leave in.
     assert Pace.for_sender(T0, 1, 1.0).horizon_us == 1_250_000
@@ -1665,35 +1663,34 @@ def test_keys_on_one_clock_pack_densely(clock: str, interval: int) -> None:
         assert sent.bytes / sent.readings <= 50
 
 
-def test_a_quiet_sender_sends_what_waits_in_one_request() -> None:
-    """After a start or a quiet spell a frame takes as much as fits; then it is paced."""
+def test_the_first_frame_after_a_start_is_paced_too() -> None:
+    """What waits after a start or a quiet spell is paced like anything else.
+
+    200 keys of distinct times in one request would be 39,800 nulls for 200
+    readings (1 KB a reading); paced, the first requests carry a handful of
+    keys each. Keys of one clock still go together, whatever their number.
+    """
     buffer = SampleBuffer()
     pace = Pace.for_sender(T0 + 10 * US, 60, 1.0)
     for index in range(200):
         buffer.series(f"sensor.s{index}").append(T0 + index * 1_003, 1.0)
     first = buffer.take_frame(pace=pace)
     assert first is not None
-    assert first.sample_count == 200
+    assert len(first.keys) == NULL_ALLOWANCE + 1
+    assert null_count(first) <= NULL_ALLOWANCE * first.sample_count
     buffer.confirm(first)
+    much_later = replace(pace, now_us=pace.now_us + 3_600 * US)
+    frames = drain_paced(buffer, much_later)
+    assert sum(frame.sample_count for frame in frames) == 195
+    # Overdue, they must all leave within a horizon: 94 slots.
+    assert len(frames) <= pace.horizon_us // pace.slot_us
 
     for index in range(200):
-        buffer.series(f"sensor.s{index}").append(T0 + 2 * US + index * 1_003, 2.0)
-    later = replace(pace, now_us=pace.now_us + 30 * US)
-    paced = buffer.take_frame(pace=later)
-    assert paced is not None
-    assert len(paced.keys) == NULL_ALLOWANCE + 1
-    # Unanswered (Clarify away): however long the wait, frames stay paced.
-    buffer.release(paced)
-    much_later = replace(later, now_us=later.now_us + 3_600 * US)
-    again = buffer.take_frame(pace=much_later)
-    assert again is not None
-    assert len(again.keys) == NULL_ALLOWANCE + 1
-    buffer.confirm(again)
-    # Answered, then quiet for an interval: as much as fits again.
-    quiet = replace(much_later, now_us=much_later.now_us + pace.quiet_us)
-    rest = buffer.take_frame(pace=quiet)
-    assert rest is not None
-    assert rest.sample_count == 200 - len(again.keys)
+        buffer.series(f"sensor.s{index}").append(T0 + 2 * US, 2.0)
+    shared = buffer.take_frame(pace=much_later)
+    assert shared is not None
+    assert shared.sample_count == 200
+    assert null_count(shared) == 0
 
 
 def test_a_day_of_backlog_leaves_in_bounded_frames() -> None:

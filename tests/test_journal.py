@@ -92,11 +92,13 @@ async def _start_on(
     home: tuple[HomeAssistant, Path],
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
+    freezer: FrozenDateTimeFactory,
 ) -> MockConfigEntry:
+    """Set the entry up on `home`; its restored readings leave, a request a second."""
     hass, _ = home
     entry = _entry(emulator, integration)
     await setup_entry(hass, entry)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await SimulatedTime(hass, freezer).run(30)
     return entry
 
 
@@ -119,9 +121,12 @@ async def test_a_crash_loses_at_most_the_last_write_interval(
         source = Path(f"{_journal(Path(hass.config.config_dir))}{suffix}")
         if source.exists():
             shutil.copy(source, f"{copy}{suffix}")
+    # The first home is gone for good (it shares the event loop, and so the
+    # clock, with the second one).
+    assert await hass.config_entries.async_unload(ENTRY_ID)
 
     emulator.clear_faults()
-    entry = await _start_on(second_home, emulator, integration)
+    entry = await _start_on(second_home, emulator, integration, sim.freezer)
     assert entry.state is ConfigEntryState.LOADED
     assert stored_points(emulator, integration) == expected
     # Nothing was damaged: no repair.
@@ -211,7 +216,7 @@ async def test_a_damaged_journal_never_fails_setup(
                 )
 
     emulator.clear_faults()
-    entry = await _start_on(second_home, emulator, integration)
+    entry = await _start_on(second_home, emulator, integration, sim.freezer)
     assert entry.state is ConfigEntryState.LOADED
     stored = stored_points(emulator, integration)
     delivered = sum(len(points) for points in stored.values())
@@ -268,7 +273,7 @@ async def test_random_damage_loses_only_what_was_damaged(
     emulator.clear_faults()
     async with async_test_home_assistant(config_dir=str(target)) as second:
         second.data.pop(loader.DATA_CUSTOM_COMPONENTS)
-        entry = await _start_on((second, target), emulator, integration)
+        entry = await _start_on((second, target), emulator, integration, freezer)
         assert entry.state is ConfigEntryState.LOADED
         freezer.tick(timedelta(seconds=60))
         async_fire_time_changed(second)

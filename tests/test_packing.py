@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 import random
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
+from custom_components.clarify.const import DOMAIN
 from tools.clarify_emulator import ClarifyEmulator, IntegrationCredentials
 
 from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_points
@@ -76,3 +78,46 @@ async def test_entities_at_their_own_instants_leave_in_paced_frames(
     # minute would carry 59 nulls a reading: about 400 bytes.
     assert len(inserts) > 6 * 6
     assert sum(request.body_bytes for request in inserts) / readings < 200
+
+
+async def test_a_backlog_is_paced_too_and_the_flush_action_sends_it_at_once(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """The first send after a quiet spell is paced; a flush asks for everything now."""
+    entities = [f"sensor.plug_{index}_power" for index in range(200)]
+    await setup_entry(
+        hass,
+        make_entry(
+            emulator,
+            integration,
+            [mapping(entity) for entity in entities],
+            flush_interval=INTERVAL,
+        ),
+    )
+    expected: dict[str, dict[datetime, float]] = {}
+    for index, entity in enumerate(entities):
+        expected[entity] = {sim.set_state(entity, str(index)): float(index)}
+        sim.freezer.tick(timedelta(milliseconds=3))
+    await sim.advance(INTERVAL)
+
+    def inserts() -> list[Any]:
+        return [
+            request
+            for request in emulator.requests
+            if request.rpc_method == "integration.insert"
+        ]
+
+    # 200 readings of 200 instants: in one request, 199 nulls a reading. Paced,
+    # the first request takes a few keys, with a few nulls a reading.
+    [first] = inserts()
+    sent = stored_points(emulator, integration)
+    assert 1 < len(sent) < 10
+    assert first.body_bytes / len(sent) < 200
+
+    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    await sim.advance(1)
+    assert stored_points(emulator, integration) == expected
+    assert len(inserts()) == 2

@@ -240,19 +240,20 @@ class Pace:
         slot_us: The time from one request to the next while a send goes on:
             Clarify's spacing between requests plus the time a request takes.
         horizon_us: How long after its time a reading may leave at the latest.
-        quiet_us: After this long without a frame taken (or before the first),
-            the sender is quiet: see `SampleBuffer.take_frame`. None: never.
         max_work: The most work one frame may take to build: its cells (keys x
             times) plus `TIME_WORK` per time. The bound on how long one
             `SampleBuffer.take_frame` call runs.
+        fill: Take as much as fits within `max_work`, whatever the nulls: for
+            when sending now matters more than bytes (the flush action, the
+            last request before a stop).
 
     """
 
     now_us: int
     slot_us: int
     horizon_us: int
-    quiet_us: int | None = None
     max_work: int = FRAME_WORK
+    fill: bool = False
 
     @classmethod
     def for_sender(
@@ -263,13 +264,12 @@ class Pace:
         Its requests leave at least `spacing` seconds apart (Clarify's rate
         limit), and each takes up to a quarter of that on top: that is a slot.
         A reading must be in Clarify within two intervals of its time, so it
-        must leave two slots before that. A sender that took no frame for an
-        interval and a slot has been quiet.
+        must leave two slots before that.
         """
         slot_us = max(1, round(spacing * 1.25 * _US))
         interval_us = round(interval * _US)
         horizon_us = max(slot_us, 2 * interval_us - 2 * slot_us)
-        return cls(now_us, slot_us, horizon_us, interval_us + slot_us, max_work)
+        return cls(now_us, slot_us, horizon_us, max_work)
 
     def schedule(self, oldest_times: Iterable[int]) -> tuple[int, int]:
         """Return how many keys must be in this request, and the keys per request.
@@ -345,17 +345,13 @@ class SampleBuffer:
     Not thread safe: everything runs in Home Assistant's event loop.
     """
 
-    __slots__ = ("_answered", "_flight", "_frame", "_ledger", "_paced_at")
+    __slots__ = ("_flight", "_frame", "_ledger")
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         """Create an empty buffer that holds at most `capacity` readings."""
         self._ledger = _Ledger(_checked_capacity(capacity))
         self._frame: Frame | None = None
         self._flight: tuple[_Series, ...] = ()
-        # When the last paced frame was taken, and whether the last frame that
-        # landed was answered by Clarify: what tells a quiet sender.
-        self._paced_at: int | None = None
-        self._answered = True
 
     def series(self, key: str) -> Series:
         """Return the write handle of an input key, creating it on first use.
@@ -449,12 +445,10 @@ class SampleBuffer:
         size stays within `max_bytes`. Without `pace`, that is all the rule:
         as few requests as the size allows, whatever the nulls. With `pace`
         (what a sender passes), the frame holds as few keys as the rate limit
-        allows (see "Packing" in the module's description): call again for
-        the next frame as long as one comes back, one request per slot. But
-        when the sender has been quiet (no paced frame for `Pace.quiet_us`, or
-        none yet) and Clarify answered the last frame, the frame takes as much
-        as fits within `Pace.max_work`: what a quiet spell or a restart left
-        goes in one request, as a flush asks. The key with the oldest pending
+        allows (see "Packing" in the module's description), within
+        `Pace.max_work`: call again for the next frame as long as one comes
+        back, one request per slot (`Pace.fill` takes as much as that work
+        allows, as without `pace`). The key with the oldest pending
         reading is always in the frame; a key too big on its own contributes
         its oldest readings. With `keys`, only those keys' readings are
         considered. Return None when nothing (of them) is pending.
@@ -466,20 +460,9 @@ class SampleBuffer:
         """
         if self._frame is not None:
             raise RuntimeError("A frame is already in flight")
-        quiet = (
-            pace is not None
-            and pace.quiet_us is not None
-            and (
-                self._paced_at is None or pace.now_us - self._paced_at >= pace.quiet_us
-            )
-        )
-        chosen, time_set = self._pack(
-            max_bytes, keys, pace, paced=not (quiet and self._answered)
-        )
+        chosen, time_set = self._pack(max_bytes, keys, pace)
         if not chosen:
             return None
-        if pace is not None:
-            self._paced_at = pace.now_us
 
         frame_times = sorted(time_set)
         all_times = array("q", frame_times)
@@ -515,8 +498,6 @@ class SampleBuffer:
         max_bytes: int,
         keys: Collection[str] | None,
         pace: Pace | None,
-        *,
-        paced: bool,
     ) -> tuple[list[tuple[_Series, int]], set[int]]:
         """Choose the series of a frame, how many readings of each, and the times."""
         ledger = self._ledger
@@ -544,8 +525,8 @@ class SampleBuffer:
         if not order:
             return [], set()
         max_work = None if pace is None else pace.max_work
-        if pace is None or not paced:
-            # No limit but the size: the nulls may be what they may.
+        if pace is None or pace.fill:
+            # No limit but the size (and the work): the nulls may be what they may.
             due = len(order)
             allowance: int | None = None
         else:
@@ -628,7 +609,7 @@ class SampleBuffer:
         the journal keeps in their place.
         """
         confirmed: list[Readings] = []
-        for series in self._land(frame, answered=True):
+        for series in self._land(frame):
             readings = series.unshadowed(
                 Readings(series.key, series.flight_times, series.flight_values)
             )
@@ -653,7 +634,7 @@ class SampleBuffer:
 
     def release(self, frame: Frame) -> None:
         """Make the frame's readings pending again, as if never taken."""
-        for series in self._land(frame, answered=False):
+        for series in self._land(frame):
             series.unfreeze()
         self._ledger.shed()
 
@@ -666,7 +647,7 @@ class SampleBuffer:
         """
         refused = set(keys)
         rejected: list[Readings] = []
-        for series in self._land(frame, answered=True):
+        for series in self._land(frame):
             if series.key in refused:
                 times, values = series.flight_times, series.flight_values
                 self._ledger.count -= series.discard_flight()
@@ -791,18 +772,13 @@ class SampleBuffer:
         self._ledger.shed()
         return len(added)
 
-    def _land(self, frame: Frame, *, answered: bool) -> tuple[_Series, ...]:
-        """End the flight of `frame` and return its series.
-
-        `answered`: Clarify answered the request (stored or refused data), as
-        opposed to a frame that goes back unanswered.
-        """
+    def _land(self, frame: Frame) -> tuple[_Series, ...]:
+        """End the flight of `frame` and return its series."""
         if frame is not self._frame:
             raise ValueError("This frame is not the one in flight")
         flight = self._flight
         self._frame = None
         self._flight = ()
-        self._answered = answered
         return flight
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 import logging
 import random
 from typing import Any, Final
@@ -135,6 +136,9 @@ class Sender:
         self._metadata_batch = 500
         self._stopped = False
         self._crashed = False
+        # Frames as full as the work allows rather than paced for bytes, until
+        # the buffer is empty: the flush action asked to send now.
+        self._fill = False
         # Builds the metadata of signals that changed, before it is sent.
         self.prepare_metadata: Callable[[], Awaitable[None]] = _nothing_to_prepare
         # Hears of the readings Clarify confirmed, per input key.
@@ -165,9 +169,10 @@ class Sender:
     async def async_flush(self) -> None:
         """Send now, for the flush action, and report how the attempt went.
 
-        Waits for the requests that can leave now (pacing may send the rest a
-        second apart, on its own). Never overrides a backoff: Clarify asked
-        to wait, or is away, and the readings are kept either way.
+        Until the buffer is empty, frames are as full as one may be rather
+        than paced for bytes. Waits for the requests that can leave now (the
+        rest leave a second apart, on their own). Never overrides a backoff:
+        Clarify asked to wait, or is away, and the readings are kept either way.
 
         Raises:
             FlushError: credentials refused, backing off, or a request failed.
@@ -181,6 +186,7 @@ class Sender:
                 self.status.last_error,
                 max(0, round(self._retry_at - self.hass.loop.time())),
             )
+        self._fill = True
         if self._task is None and self._unsub_later is None:
             self.async_request_send()
         if (task := self._task) is None:
@@ -272,10 +278,14 @@ class Sender:
         while len(self.buffer):
             if not await self._async_turn(_INSERT, final):
                 return
-            if (frame := self._take_frame()) is None:
+            if (frame := self._take_frame(fill=self._fill or final)) is None:
                 return
-            if not await self._async_send_frame(frame) or final:
+            if not await self._async_send_frame(frame):
+                self._fill = False
                 return
+            if final:
+                return
+        self._fill = False
 
     async def _async_turn(self, method: str, final: bool) -> bool:
         """Whether a request may leave now; if not, come back when it may."""
@@ -289,18 +299,21 @@ class Sender:
     def _request_done(self, method: str) -> None:
         self._next_request_at[method] = self.hass.loop.time() + REQUEST_SPACING
 
-    def _take_frame(self) -> Frame | None:
+    def _take_frame(self, *, fill: bool) -> Frame | None:
         """The next frame: of the first group under suspicion, if there is one.
 
         Paced: a frame holds as few keys as sending every reading within two
         intervals at one request per `REQUEST_SPACING` allows, so that it carries
         few nulls; the loop asks again a spacing later for as long as one comes.
+        With `fill`, as much as one frame may take, whatever the nulls.
         """
         pace = Pace.for_sender(
             datetime_to_us(dt_util.utcnow()),
             self.entry.options.get(CONF_FLUSH_INTERVAL, DEFAULT_FLUSH_INTERVAL),
             REQUEST_SPACING,
         )
+        if fill:
+            pace = replace(pace, fill=True)
         while self._suspects:
             frame = self.buffer.take_frame(
                 self.max_frame_bytes, keys=self._suspects[0], pace=pace

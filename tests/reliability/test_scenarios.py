@@ -16,7 +16,6 @@ from freezegun.api import FrozenDateTimeFactory
 import orjson
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
-    async_fire_time_changed,
     async_test_home_assistant,
 )
 
@@ -135,11 +134,9 @@ async def test_restart_with_clarify_down(
     async with async_test_home_assistant(config_dir=str(tmp_path)) as second:
         second.data.pop(loader.DATA_CUSTOM_COMPONENTS)
         await setup_entry(second, entry())
-        # Restored readings go out at setup, without waiting for the interval.
-        await second.async_block_till_done(wait_background_tasks=True)
-        freezer.tick(timedelta(seconds=60))
-        async_fire_time_changed(second)
-        await second.async_block_till_done(wait_background_tasks=True)
+        # Restored readings go out at setup, without waiting for the interval,
+        # a request a second.
+        await SimulatedTime(second, freezer).run(60)
         _finish(report, emulator, integration, expected)
         await second.async_stop()
 
