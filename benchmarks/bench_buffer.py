@@ -270,7 +270,7 @@ def _steady(keys: int, minutes: int = 8, settle: int = 3) -> dict[str, float]:
     """Entities changing once a minute, sent as the sender does (60 s interval).
 
     One request a slot while frames come, a send every interval; the sender's
-    pace, quiet rule included. Counted from minute `settle` on.
+    pace. Counted from minute `settle` on.
     """
     from custom_components.clarify.buffer import Pace
 
@@ -384,8 +384,6 @@ def bench_packing(rows: list[tuple[str, str, str]]) -> None:
 
 def bench_backlog_take(rows: list[tuple[str, str, str]]) -> None:
     """(g) Taking one frame from a day of 1,000 keys: 1,440,000 readings."""
-    from dataclasses import replace
-
     from custom_components.clarify.buffer import Pace, SampleBuffer
 
     rng = random.Random(1)
@@ -397,21 +395,10 @@ def bench_backlog_take(rows: list[tuple[str, str, str]]) -> None:
             handle.append(START_US + minute * MINUTE_US + phase, 21.5)
     now = START_US + 1_440 * MINUTE_US
     sender = Pace.for_sender(now, 60, 1.0)
-    spare = buffer.series("sensor.spare")
-
-    def answered() -> Any:
-        # Clarify answered the last frame, and it is long ago: a quiet sender.
-        spare.append(now, 0.0)
-        buffer.confirm(buffer.take_frame(keys=["sensor.spare"]))
-        return replace(sender, quiet_us=0)
 
     cases: dict[str, tuple[Callable[[], Any], Callable[[Any], Any]]] = {
         "paced (the sender)": (
-            lambda: replace(sender, quiet_us=None),
-            lambda pace: buffer.take_frame(pace=pace),
-        ),
-        "quiet (first after a start)": (
-            answered,
+            lambda: sender,
             lambda pace: buffer.take_frame(pace=pace),
         ),
         "unpaced 4 MiB (before)": (lambda: None, lambda _: buffer.take_frame()),

@@ -1000,13 +1000,87 @@ async def wait_until(
     return True
 
 
-async def drain(hass: Any, entry: Any, *, within: float = 120.0) -> bool:
-    """Send everything buffered now (the flush action) and wait until delivered."""
+async def drain(
+    hass: Any, entry: Any, *, within: float = 120.0, flush: bool = True
+) -> bool:
+    """Send everything buffered and wait until delivered.
+
+    With `flush`, through the flush action (requests as full as they may be);
+    without, as the sender sends at its interval (paced for bytes).
+    """
     exporter = exporter_of(entry)
     if not len(exporter.buffer):
         return True
-    await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    if flush:
+        await hass.services.async_call(DOMAIN, "flush", {}, blocking=True)
+    else:
+        exporter.async_send_now()
     return await wait_until(lambda: not len(exporter.buffer), within=within)
+
+
+def paced_send(
+    schedule: Iterable[tuple[int, float]],
+    keys: list[str],
+    *,
+    interval: float = 60.0,
+    request_seconds: float = 0.02,
+    count_from: float,
+) -> dict[str, Any]:
+    """Bytes and requests of the sender's packing and pace over a schedule.
+
+    A simulated clock runs through (entity index, timestamp) readings: the
+    integration's own buffer and `Pace`, a send at every interval that goes
+    on, a request after each `REQUEST_SPACING` plus `request_seconds`, for as
+    long as frames come, as the sender does. Whole request bodies are
+    counted (the JSON-RPC envelope included), of the requests made from
+    `count_from` to the last reading.
+    """
+    from custom_components.clarify.buffer import Pace, SampleBuffer
+    from custom_components.clarify.sender import REQUEST_SPACING
+
+    us = 1_000_000
+    arrivals = sorted((round(at * us), index) for index, at in schedule)
+    buffer = SampleBuffer()
+    handles = [buffer.series(key).append for key in keys]
+    step = round((REQUEST_SPACING + request_seconds) * us)
+    envelope = len(
+        b'{"jsonrpc":"2.0","id":1000,"method":"integration.insert",'
+        b'"params":{"integration":"c0000000000000000000","data":}}'
+    )
+    first = arrivals[0][0] if arrivals else 0
+    tick = first + round(interval * us)
+    end = arrivals[-1][0] if arrivals else 0
+    start = round(count_from * us)
+    due = sent = readings = requests = 0
+    waits: list[float] = []
+    while due < len(arrivals) or len(buffer):
+        now = tick
+        while True:
+            while due < len(arrivals) and arrivals[due][0] <= now:
+                time_us, index = arrivals[due]
+                handles[index](time_us, 20.0 + (due % 50) / 10)
+                due += 1
+            frame = buffer.take_frame(
+                pace=Pace.for_sender(now, interval, REQUEST_SPACING)
+            )
+            if frame is None:
+                break
+            if start <= now <= end:
+                sent += envelope + len(frame.data_json)
+                readings += frame.sample_count
+                requests += 1
+                waits.append((now - frame.oldest_us) / us)
+            buffer.confirm(frame)
+            now += step
+        tick = max(tick + round(interval * us), now)
+    minutes = (end - start) / us / 60
+    return {
+        "bytes_per_reading": sent / readings if readings else None,
+        "readings": readings,
+        "insert_requests": requests,
+        "requests_per_minute": requests / minutes if minutes > 0 else None,
+        "longest_wait_s": max(waits, default=None),
+    }
 
 
 async def metadata_settled(hass: Any, entry: Any, *, within: float = 600.0) -> bool:
