@@ -23,14 +23,13 @@ from .common import SimulatedTime, make_entry, mapping, setup_entry, stored_poin
 INTERVAL = 60
 
 
-async def test_entities_at_their_own_instants_leave_in_paced_frames(
+async def _send(
     hass: HomeAssistant,
-    sim: SimulatedTime,
     emulator: ClarifyEmulator,
     integration: IntegrationCredentials,
+    entities: list[str],
 ) -> None:
-    """Few nulls a reading, a request a second at most, each reading within two intervals."""
-    entities = [f"sensor.room_{index}_temperature" for index in range(60)]
+    """Set up an entry sending `entities` every `INTERVAL` seconds."""
     await setup_entry(
         hass,
         make_entry(
@@ -40,6 +39,17 @@ async def test_entities_at_their_own_instants_leave_in_paced_frames(
             flush_interval=INTERVAL,
         ),
     )
+
+
+async def test_entities_at_their_own_instants_leave_in_paced_frames(
+    hass: HomeAssistant,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Few nulls a reading, a request a second at most, each reading within two intervals."""
+    entities = [f"sensor.room_{index}_temperature" for index in range(60)]
+    await _send(hass, emulator, integration, entities)
     rng = random.Random(7)
     # The second of the minute each entity changes in.
     phase = {entity: rng.randrange(60) for entity in entities}
@@ -88,15 +98,7 @@ async def test_a_backlog_is_paced_too_and_the_flush_action_sends_it_at_once(
 ) -> None:
     """The first send after a quiet spell is paced; a flush asks for everything now."""
     entities = [f"sensor.plug_{index}_power" for index in range(200)]
-    await setup_entry(
-        hass,
-        make_entry(
-            emulator,
-            integration,
-            [mapping(entity) for entity in entities],
-            flush_interval=INTERVAL,
-        ),
-    )
+    await _send(hass, emulator, integration, entities)
     expected: dict[str, dict[datetime, float]] = {}
     for index, entity in enumerate(entities):
         expected[entity] = {sim.set_state(entity, str(index)): float(index)}
