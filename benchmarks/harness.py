@@ -107,13 +107,15 @@ class Credentials:
 
 # ------------------------------------------------------------ config directory
 
+ENTRY_ID = "benchclarify000000000000000000"
+
 
 def write_config_dir(
     config_dir: Path,
     *,
     http_port: int,
     credentials: Credentials | None,
-    entry_id: str = "benchclarify000000000000000000",
+    entry_id: str = ENTRY_ID,
 ) -> None:
     """Create a configuration directory with the integration installed by copy."""
     if config_dir.exists():
@@ -695,10 +697,21 @@ class Traffic:
     per_request_readings: list[int] = field(default_factory=list)
     # Per insert request: its keys and its times (the matrix is keys x times).
     per_request_shape: list[tuple[int, int]] = field(default_factory=list)
+    # Arrival (wall clock) of the first and the last insert request.
+    first_arrival: float | None = None
+    last_arrival: float | None = None
 
     @property
     def bytes_per_reading(self) -> float | None:
         return self.insert_bytes / self.points if self.points else None
+
+    @property
+    def requests_per_minute(self) -> float | None:
+        """Insert requests per minute, from the first to the last."""
+        if self.first_arrival is None or self.last_arrival is None:
+            return None
+        span = self.last_arrival - self.first_arrival
+        return (self.insert_requests - 1) / span * 60 if span > 0 else None
 
     @property
     def nulls_per_reading(self) -> float | None:
@@ -730,6 +743,7 @@ class Traffic:
             "rate_limit_violations": self.rate_limit_violations,
             "longest_wait_s": self.longest_wait,
             "nulls_per_reading": self.nulls_per_reading,
+            "requests_per_minute": self.requests_per_minute,
             "per_request_quartiles": self.shape_quartiles(),
         }
 
@@ -760,6 +774,9 @@ def traffic_between(before: dict[str, Any], after: dict[str, Any]) -> Traffic:
             continue
         traffic.per_request_readings.append(readings)
         traffic.per_request_shape.append((keys, times))
+        if traffic.first_arrival is None:
+            traffic.first_arrival = arrived
+        traffic.last_arrival = arrived
         wait = arrived - oldest / 1e6
         traffic.longest_wait = max(traffic.longest_wait or wait, wait)
     traffic.points = after["points"] - before["points"]
