@@ -552,7 +552,7 @@ class ClarifyClient:
         self, data_json: bytes, sent_keys: Callable[[], Collection[str]]
     ) -> InsertResult:
         result = await self._call(
-            _METHOD_INSERT, self._insert_prefix + data_json + b"}", "series", sent_keys
+            _METHOD_INSERT, (self._insert_prefix, data_json, b"}"), "series", sent_keys
         )
         return InsertResult(
             {
@@ -578,7 +578,7 @@ class ClarifyClient:
             default=_to_builtin,
         )
         result = await self._call(
-            _METHOD_SAVE_SIGNALS, params, "signalsByInput", signals.keys
+            _METHOD_SAVE_SIGNALS, (params,), "signalsByInput", signals.keys
         )
         return SaveSignalsResult(
             {
@@ -610,20 +610,25 @@ class ClarifyClient:
     async def _call(
         self,
         method: str,
-        params_json: bytes,
+        params_json: tuple[bytes, ...],
         container: str,
         sent_keys: Callable[[], Collection[str]],
     ) -> object:
         """Send one JSON-RPC request and return its result.
 
+        `params_json` is the encoded params object, in parts: a frame of
+        several megabytes is copied once, into the body, and no more.
         `container` is the params field keyed by input key and `sent_keys` lists
         those keys; they let an error name the keys it blames.
         """
         request_id = next(self._request_ids)
-        body = b'{"jsonrpc":"2.0","id":%d,"method":"%b","params":%b}' % (
-            request_id,
-            method.encode(),
-            params_json,
+        body = b"".join(
+            (
+                b'{"jsonrpc":"2.0","id":%d,"method":"%b","params":'
+                % (request_id, method.encode()),
+                *params_json,
+                b"}",
+            )
         )
         credentials = self._credentials
         if credentials.kind == "basic":
