@@ -20,6 +20,8 @@ import tracemalloc
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The benchmarks' own helpers (`harness`), as when run from this folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 KEYS = 1_000
 START_US = 1_714_564_800 * 1_000_000  # 2024-05-01T12:00:00Z
@@ -269,61 +271,33 @@ def _one_interval(keys: int) -> Any:
 def _steady(keys: int, minutes: int = 8, settle: int = 3) -> dict[str, float]:
     """Entities changing once a minute, sent as the sender does (60 s interval).
 
-    One request a slot while frames come, a send every interval; the sender's
-    pace. Counted from minute `settle` on.
+    `harness.paced_send`: a send every interval, a request a spacing apart
+    while frames come, whole request bodies counted from minute `settle` on.
     """
-    from custom_components.clarify.buffer import Pace
+    import harness
 
     rng = random.Random(keys)
-    buffer, handles = _entity_buffer(keys, rng)
+    names = [
+        f"sensor.{rng.choice(ROOMS)}_{kind}_{index}"
+        for index, kind in zip(range(keys), itertools.cycle(KINDS), strict=False)
+    ]
     phases = [rng.randrange(MINUTE_US) for _ in range(keys)]
-    pace = Pace.for_sender(START_US, 60, 1.0)
-    arrivals = sorted(
-        (START_US + minute * MINUTE_US + phase, index)
-        for minute in range(minutes)
-        for index, phase in enumerate(phases)
+    sent = harness.paced_send(
+        (
+            (index, (START_US + minute * MINUTE_US + phase) / 1e6)
+            for minute in range(minutes)
+            for index, phase in enumerate(phases)
+        ),
+        names,
+        count_from=(START_US + settle * MINUTE_US) / 1e6,
     )
-    sent = readings = requests = wait = 0
-    takes: list[float] = []
-    due = 0
-    tick = START_US + MINUTE_US
-    counted_from = START_US + settle * MINUTE_US
-    end = START_US + minutes * MINUTE_US
-    while tick <= end:
-        now = tick
-        while True:
-            while due < len(arrivals) and arrivals[due][0] <= now:
-                time_us, index = arrivals[due]
-                due += 1
-                handles[index].append(time_us, round(rng.uniform(15, 25), 1))
-            started = time.perf_counter()
-            frame = buffer.take_frame(pace=_at(pace, now))
-            took = time.perf_counter() - started
-            if frame is None:
-                break
-            if now >= counted_from:
-                takes.append(took)
-                sent += len(frame.data_json)
-                readings += frame.sample_count
-                requests += 1
-            wait = max(wait, now - frame.oldest_us)
-            buffer.confirm(frame)
-            now += pace.slot_us
-        tick = max(tick + MINUTE_US, now)
-    window = (now - counted_from) / MINUTE_US
     return {
-        "bytes": sent / readings,
-        "per_minute": requests / window,
-        "wait": wait / 1e6,
-        "take_median": _median(takes) * 1e3,
-        "take_max": max(takes) * 1e3,
+        "bytes": sent["bytes_per_reading"],
+        "per_minute": sent["requests_per_minute"],
+        "wait": sent["longest_wait_s"],
+        "take_median": sent["take_median_ms"],
+        "take_max": sent["take_max_ms"],
     }
-
-
-def _at(pace: Any, now: int) -> Any:
-    from dataclasses import replace
-
-    return replace(pace, now_us=now)
 
 
 def bench_packing(rows: list[tuple[str, str, str]]) -> None:

@@ -1039,14 +1039,14 @@ def paced_send(
     request_seconds: float = 0.02,
     count_from: float,
 ) -> dict[str, Any]:
-    """Bytes and requests of the sender's packing and pace over a schedule.
+    """Bytes, requests and frame takes of the sender's packing and pace.
 
     A simulated clock runs through (entity index, timestamp) readings: the
     integration's own buffer and `Pace`, a send at every interval that goes
     on, a request after each `REQUEST_SPACING` plus `request_seconds`, for as
     long as frames come, as the sender does. Whole request bodies are
     counted (the JSON-RPC envelope included), of the requests made from
-    `count_from` to the last reading.
+    `count_from` to the last reading, and how long taking their frames took.
     """
     from custom_components.clarify.buffer import Pace, SampleBuffer
     from custom_components.clarify.sender import REQUEST_SPACING
@@ -1066,6 +1066,7 @@ def paced_send(
     start = round(count_from * us)
     due = sent = readings = requests = 0
     waits: list[float] = []
+    takes: list[float] = []
     while due < len(arrivals) or len(buffer):
         now = tick
         while True:
@@ -1073,12 +1074,14 @@ def paced_send(
                 time_us, index = arrivals[due]
                 handles[index](time_us, 20.0 + (due % 50) / 10)
                 due += 1
-            frame = buffer.take_frame(
-                pace=Pace.for_sender(now, interval, REQUEST_SPACING)
-            )
+            pace = Pace.for_sender(now, interval, REQUEST_SPACING)
+            started = time.perf_counter()
+            frame = buffer.take_frame(pace=pace)
+            took = time.perf_counter() - started
             if frame is None:
                 break
             if start <= now <= end:
+                takes.append(took)
                 sent += envelope + len(frame.data_json)
                 readings += frame.sample_count
                 requests += 1
@@ -1093,6 +1096,8 @@ def paced_send(
         "insert_requests": requests,
         "requests_per_minute": requests / minutes if minutes > 0 else None,
         "longest_wait_s": max(waits, default=None),
+        "take_median_ms": statistics.median(takes) * 1e3 if takes else None,
+        "take_max_ms": max(takes) * 1e3 if takes else None,
     }
 
 
