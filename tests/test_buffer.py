@@ -14,7 +14,7 @@ import sys
 from typing import Any
 from unittest.mock import patch
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 import orjson
 import pytest
 
@@ -1101,6 +1101,18 @@ OPERATIONS = st.lists(
 )
 @settings(max_examples=300, deadline=None)
 @given(capacity=st.integers(1, 12), operations=OPERATIONS)
+# Dropped for room, then appended again the very same before the journal's
+# write: the drop must not take it off the disk.
+@example(
+    capacity=1,
+    operations=[
+        ("append", "a", 0, 0, 0.0),
+        ("append", "a", 1, 0, 0.0),
+        ("capacity", 2),
+        ("append", "a", 0, 0, 0.0),
+        ("restart",),
+    ],
+)
 def test_every_reading_is_accounted_for(
     stress: bool, capacity: int, operations: list[tuple[Any, ...]]
 ) -> None:

@@ -61,7 +61,7 @@ from __future__ import annotations
 from array import array
 import base64
 import binascii
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -690,7 +690,16 @@ class SampleBuffer:
                 series.log_times = array("q")
                 series.log_values = array("d")
         drops, ledger.drops = ledger.drops, []
-        return JournalBatch(appended, drops)
+        # The journal applies a batch's appends before its drops: a reading
+        # dropped and then appended again, the very same, must not be taken
+        # off the disk by its drop while the buffer holds it.
+        held = ledger.series
+        kept = [
+            (key, time_us, value)
+            for key, time_us, value in drops
+            if key not in held or not held[key].holds(time_us, value)
+        ]
+        return JournalBatch(appended, kept)
 
     def load_series(self, key: str, times: array[int], values: array[float]) -> None:
         """Place readings restored from disk; they are not logged again.
@@ -1132,6 +1141,21 @@ class _Series:
             kept_times.append(time_us)
             kept_values.append(value)
         return Readings(readings.key, kept_times, kept_values)
+
+    def holds(self, time_us: int, value: float) -> bool:
+        """Whether this very reading is buffered, pending or in flight."""
+        for times, values, start in (
+            (self.flight_times, self.flight_values, 0),
+            (self.times, self.values, self.head),
+        ):
+            position = bisect_left(times, time_us, start)
+            if (
+                position < len(times)
+                and times[position] == time_us
+                and values[position] == value
+            ):
+                return True
+        return False
 
     def log_drop(self, time_us: int, value: float) -> None:
         """Tell the journal that a pending reading is being dropped.
