@@ -1237,6 +1237,108 @@ def run_against_model(capacity: int, operations: list[tuple[Any, ...]]) -> None:
         check_state(buffer, model)
 
 
+JOURNAL_OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("append"),
+            st.sampled_from(MODEL_KEYS),
+            st.integers(-3, 8),
+            st.sampled_from([0, 1, 500_000, 999_999]),
+            st.floats(-5, 5, allow_nan=False),
+        ),
+        st.tuples(st.just("interval"), st.sampled_from(MODEL_KEYS), st.integers(0, 3)),
+        st.tuples(
+            st.just("merge"),
+            st.sampled_from(MODEL_KEYS),
+            st.lists(st.tuples(st.integers(-6, 8), st.floats(-5, 5)), max_size=4),
+        ),
+        st.tuples(st.just("take"), st.integers(100, 1_500)),
+        st.tuples(st.just("confirm")),
+        st.tuples(st.just("release")),
+        st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
+        st.tuples(st.just("capacity"), st.integers(1, 12)),
+        st.tuples(st.just("write")),
+    ),
+    max_size=80,
+)
+
+
+@pytest.mark.parametrize(
+    "stress",
+    [False, True],
+    ids=["as shipped", "compacting and rebuilding at every chance"],
+)
+@settings(max_examples=300, deadline=None)
+@given(capacity=st.integers(1, 12), operations=JOURNAL_OPERATIONS)
+# A write, then a new reading that pushes the one written out: dropping it
+# moves the new one to the front of its arrays, and it must still be found.
+@example(
+    capacity=1,
+    operations=[("append", "a", 0, 0, 1.0), ("write",), ("append", "a", 1, 0, 2.0)],
+)
+def test_the_journal_holds_what_the_buffer_holds_after_every_write(
+    stress: bool, capacity: int, operations: list[tuple[Any, ...]]
+) -> None:
+    """Whichever way readings came, moved or went, a write leaves disk = buffer.
+
+    The journal finds appends at the end of a series in the series' arrays, and
+    everything else in a log: this mixes the two with merges, longer windows,
+    clocks going back and frames, and writes at any moment.
+    """
+    with (
+        patch.object(buffer_module, "_COMPACT_AFTER", 1 if stress else 64),
+        patch.object(buffer_module, "_QUEUE_SLACK", -100 if stress else 64),
+    ):
+        buffer = SampleBuffer(capacity)
+        disk = Disk()
+        frame: Frame | None = None
+        for operation in [*operations, ("write",)]:
+            match operation:
+                case ("append", key, second, micro, value):
+                    buffer.series(key).append(T0 + second * US + micro, value)
+                case ("interval", key, seconds):
+                    buffer.set_min_interval(key, seconds)
+                case ("merge", key, readings):
+                    buffer.merge(
+                        key,
+                        [T0 + second * US for second, _ in readings],
+                        [value for _, value in readings],
+                    )
+                case ("take", max_bytes) if frame is None:
+                    frame = buffer.take_frame(max_bytes)
+                case ("confirm",) if frame is not None:
+                    disk.write(buffer)
+                    disk.forget(buffer.confirm(frame))
+                    frame = None
+                case ("release",) if frame is not None:
+                    buffer.release(frame)
+                    frame = None
+                case ("reject", keys) if frame is not None:
+                    disk.write(buffer)
+                    disk.forget(buffer.unshadowed(buffer.reject(frame, keys)))
+                    frame = None
+                case ("capacity", new_capacity):
+                    buffer.capacity = new_capacity
+                case ("write",):
+                    disk.write(buffer)
+                    assert disk.by_key() == one_per_second(buffer.readings())
+
+
+def one_per_second(readings: list[Readings]) -> dict[str, list[tuple[int, float]]]:
+    """The readings as the journal keeps them: per second the last one appended.
+
+    A reading in flight and a newer pending one may share a second.
+    """
+    result: dict[str, list[tuple[int, float]]] = {}
+    for item in readings:
+        seconds = {
+            time_us // US: (time_us, value)
+            for time_us, value in zip(item.times, item.values, strict=True)
+        }
+        result[item.key] = sorted(seconds.values())
+    return result
+
+
 def check_frame(
     model: Model, frame: Frame | None, max_bytes: int, pace: Pace | None = None
 ) -> None:

@@ -15,10 +15,11 @@ pure (standard library and orjson), so it is fast to test and to reason about:
   `reject` removes only the series Clarify refused. Delivery is at least once.
   Given the sender's `Pace`, it packs for bytes rather than for requests: see
   "Packing" below.
-- Every change that a crash must not undo is also logged for the write-ahead
-  journal: each appended reading in order, each reading dropped for lack of room.
-  `drain_journal` hands the log over; `confirm` and `reject` return the readings
-  they removed. Readings placed with `load_series` or `merge(..., journal=False)`
+- Every change that a crash must not undo reaches the write-ahead journal
+  through `drain_journal`: the readings appended since it last drained, each
+  reading dropped for lack of room. An append at the end of a series (nearly
+  all of them) is found there, in the series' arrays, so it writes no log of
+  its own; `confirm` and `reject` return the readings they removed. Readings placed with `load_series` or `merge(..., journal=False)`
   are already on disk and are not logged.
 
 Times are integer microseconds since the Unix epoch, UTC (see `datetime_to_us`);
@@ -677,18 +678,15 @@ class SampleBuffer:
     def drain_journal(self) -> JournalBatch:
         """Hand over what changed since the last call, for the journal to write.
 
-        Cost is proportional to the number of input keys, never to the readings
-        buffered: the log arrays change hands, nothing is copied.
+        Cost is proportional to the number of input keys and the readings
+        changed since, never to the readings buffered.
         """
         ledger = self._ledger
-        appended: list[Readings] = []
-        for series in ledger.series.values():
-            if series.log_times:
-                appended.append(
-                    Readings(series.key, series.log_times, series.log_values)
-                )
-                series.log_times = array("q")
-                series.log_values = array("d")
+        appended = [
+            readings
+            for series in ledger.series.values()
+            if (readings := series.drain_log()) is not None
+        ]
         drops, ledger.drops = ledger.drops, []
         # The journal applies a batch's appends before its drops: a reading
         # dropped and then appended again, the very same, must not be taken
@@ -762,6 +760,7 @@ class SampleBuffer:
             return 0
         new_times = array("q", [reading[0] for reading in added])
         new_values = array("d", [reading[1] for reading in added])
+        series.log_tail()
         if journal:
             series.log_times.extend(new_times)
             series.log_values.extend(new_values)
@@ -1016,6 +1015,7 @@ class _Series:
         "flight_values",
         "frame_bytes",
         "head",
+        "journaled",
         "key",
         "ledger",
         "log_times",
@@ -1046,16 +1046,18 @@ class _Series:
         self.queued = _UNQUEUED
         self.flight_times: array[int] = array("q")
         self.flight_values: array[float] = array("d")
-        # Every reading appended since the journal last drained, in order: the
-        # journal keeps the last per second too, so replaying the log in order
+        # What the journal has not seen yet is `times[journaled:]` (past the
+        # head), the readings appended at the end since it last drained, and
+        # the log: readings placed or replaced anywhere else, in order. So the
+        # common append costs the journal nothing. The journal keeps the last
+        # reading per second too, so replaying the log and then that tail
         # leaves it holding what the buffer holds.
+        self.journaled = 0
         self.log_times: array[int] = array("q")
         self.log_values: array[float] = array("d")
 
     def append(self, time_us: int, value: float) -> None:
         """Buffer one reading; a later one in the same window replaces it."""
-        self.log_times.append(time_us)
-        self.log_values.append(value)
         window = time_us // self.window_us
         if window > self.window:
             # The common case: a reading newer than every pending one.
@@ -1077,11 +1079,49 @@ class _Series:
                 self.log_drop(replaced, self.values[-1])
             self.times[-1] = time_us
             self.values[-1] = value
+            if len(self.times) <= self.journaled:
+                # The reading replaced was past the tail the journal reads.
+                self.log(time_us, value)
         else:
             self._insert(time_us, value)
 
+    def log(self, time_us: int, value: float) -> None:
+        """Tell the journal of a reading placed outside the tail it reads."""
+        self.log_times.append(time_us)
+        self.log_values.append(value)
+
+    def log_tail(self) -> None:
+        """Move the tail the journal has not read into the log.
+
+        Before anything moves pending readings other than at their end: the
+        tail is only found where appends leave it.
+        """
+        start = max(self.journaled, self.head)
+        times = self.times
+        if len(times) > start:
+            self.log_times.extend(times[start:])
+            self.log_values.extend(self.values[start:])
+        self.journaled = len(times)
+
+    def drain_log(self) -> Readings | None:
+        """Hand over everything the journal has not seen, in order; None if nothing."""
+        start = max(self.journaled, self.head)
+        times = self.times
+        if len(times) == start and not self.log_times:
+            return None
+        log_times, log_values = self.log_times, self.log_values
+        if len(times) > start:
+            log_times.extend(times[start:])
+            log_values.extend(self.values[start:])
+        self.journaled = len(times)
+        self.log_times = array("q")
+        self.log_values = array("d")
+        return Readings(self.key, log_times, log_values)
+
     def _insert(self, time_us: int, value: float) -> None:
         """Place a reading older than the newest pending one (the clock went back)."""
+        self.log_tail()
+        self.log(time_us, value)
         times = self.times
         values = self.values
         head = self.head
@@ -1098,6 +1138,7 @@ class _Series:
             times.insert(position, time_us)
             values.insert(position, value)
             ledger.count += 1
+        self.journaled = len(times)
         if times[head] < self.queued:
             ledger.enqueue(self, times[head])
         if ledger.count > ledger.capacity:
@@ -1168,11 +1209,9 @@ class _Series:
         position = bisect_right(flight, time_us)
         second = time_us // _US
         if position and flight[position - 1] // _US == second:
-            self.log_times.append(flight[position - 1])
-            self.log_values.append(self.flight_values[position - 1])
+            self.log(flight[position - 1], self.flight_values[position - 1])
         elif position < len(flight) and flight[position] // _US == second:
-            self.log_times.append(flight[position])
-            self.log_values.append(self.flight_values[position])
+            self.log(flight[position], self.flight_values[position])
         else:
             self.ledger.drops.append((self.key, time_us, value))
 
@@ -1182,14 +1221,16 @@ class _Series:
         head = self.head
         if head == len(self.times):
             del self.times[:], self.values[:]
-            self.head = 0
+            self.head = self.journaled = 0
             self.window = _NOTHING_PENDING
         elif head >= _COMPACT_AFTER and 2 * head >= len(self.times):
             del self.times[:head], self.values[:head]
+            self.journaled = max(0, self.journaled - head)
             self.head = 0
 
     def take(self, count: int) -> tuple[array[int], array[float]]:
         """Move the oldest `count` pending readings in flight and return them."""
+        self.log_tail()
         start = self.head
         end = start + count
         if start == 0 and end == len(self.times):
@@ -1197,11 +1238,13 @@ class _Series:
             self.flight_times, self.times = self.times, array("q")
             self.flight_values, self.values = self.values, array("d")
             self.window = _NOTHING_PENDING
+            self.journaled = 0
             return self.flight_times, self.flight_values
         self.flight_times = self.times[start:end]
         self.flight_values = self.values[start:end]
         del self.times[:end], self.values[:end]
         self.head = 0
+        self.journaled = len(self.times)
         if not self.times:
             self.window = _NOTHING_PENDING
         return self.flight_times, self.flight_values
@@ -1219,6 +1262,7 @@ class _Series:
         They were appended before every pending reading, so a pending reading in
         the same second replaces one that was in flight.
         """
+        self.log_tail()
         before = self.count()
         last_in_flight = self.flight_times[-1]
         first_pending = self.times[self.head] if len(self.times) > self.head else None
@@ -1239,10 +1283,14 @@ class _Series:
         self._set_pending(times, values)
 
     def _set_pending(self, times: array[int], values: array[float]) -> None:
-        """Replace the pending readings with a coalesced, non-empty series."""
+        """Replace the pending readings with a coalesced, non-empty series.
+
+        What the journal has not seen must be in the log by now.
+        """
         self.times = times
         self.values = values
         self.head = 0
+        self.journaled = len(times)
         self.window = times[-1] // self.window_us
         if times[0] < self.queued:
             self.ledger.enqueue(self, times[0])
