@@ -31,7 +31,9 @@ SERVER_EXTRA_REQUIREMENTS=(
 	infrared-protocols==10.5.0 rf-protocols==4.3.0
 	# the multi-factor authentication modules
 	pyotp==2.10.0 PyQRCode==1.2.1
-	# what onboarding sets up by itself: met, radio_browser, google_translate (tts)
+	# met, radio_browser, google_translate (tts): what onboarding's core_config step
+	# would set up (the harness marks it done instead: tools/realserver/onboarding_store.py),
+	# so that they load when someone adds them by hand
 	PyMetno==0.13.0 xmltodict==1.0.4 radios==2.0.1 async-timeout==4.0.3
 	gTTS==2.5.4 click==8.1.8 mutagen==1.48.1
 )

@@ -21,7 +21,8 @@ Traceback (most recent call last):
   File "/config/custom_components/clarify/exporter.py", line 1, in f
 ValueError: boom
 2026-12-02 03:59:03.000+00:00 ERROR (MainThread) [homeassistant.core] Unable to remove listener <Job custom_components.clarify.exporter:x>
-2026-12-02 03:59:04.000+00:00 ERROR (MainThread) [metno] Access to https://api.met.no/ returned error
+2026-12-02 03:59:04.000+00:00 ERROR (MainThread) [metno] Access to https://api.met.no/weatherapi/locationforecast/2.0/complete returned error 'ClientConnectorDNSError'
+2026-12-02 03:59:05.000+00:00 DEBUG (MainThread) [custom_components.clarify.api] Clarify is unreachable: Cannot connect to host 127.0.0.1:8124 ssl:default [Connect call failed ('127.0.0.1', 8124)]
 """
 
 
@@ -35,6 +36,7 @@ def test_records_keep_their_continuation_lines() -> None:
         "WARNING",
         "ERROR",
         "ERROR",
+        "DEBUG",
     ]
     ffmpeg = records[1]
     assert ffmpeg.logger == "haffmpeg.core"
@@ -57,11 +59,52 @@ def test_problems_are_errors_and_tracebacks_split_by_domain(tmp_path: Path) -> N
         "Unable to remove listener <Job custom_components.clarify.exporter:x>",
     ]
     assert report.other_loggers() == ["haffmpeg.core", "metno"]
+    # Apart, at any level: met's failed lookup, not Clarify's failed connection
+    # to the emulator on 127.0.0.1.
+    assert [record.logger for record in report.outside] == ["metno"]
     summary = report.summary()
     assert summary.startswith("3 problems naming clarify:")
     # Others are listed by their first line only.
     assert "FileNotFoundError" not in summary
     assert "2 other problems" in summary
+
+
+def test_requests_beyond_the_loopback_address_are_found_at_any_level() -> None:
+    # A failed name lookup, or a failed connection to a host that is not
+    # 127.0.0.1; the integration failing to reach the emulator is neither.
+    lines = [
+        "[metno] Access to https://api.met.no/ returned error 'ClientConnectorDNSError'",
+        "[radios] Cannot connect to host all.api.radio-browser.info:443 ssl:default",
+        "[aiohttp] [Errno -3] Temporary failure in name resolution",
+        "[clarify] Cannot connect to host 127.0.0.1:8124 ssl:default",
+        "[clarify] Cannot connect to host localhost:8124 ssl:default",
+    ]
+    records = parse_log(
+        "\n".join(
+            f"2026-12-02 03:59:04.000+00:00 WARNING (MainThread) {line}"
+            for line in lines
+        )
+    )
+    assert [record.reaches_outside for record in records] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_a_server_log_check_fails_on_requests_beyond_the_loopback_address(
+    tmp_path: Path,
+) -> None:
+    server = HomeAssistantServer(tmp_path, port=8123)
+    server.runs = 1
+    log = tmp_path / "home-assistant.1.log"
+    log.write_text(LOG, encoding="utf-8")
+    with pytest.raises(AssertionError, match=r"beyond 127\.0\.0\.1:\n.*\[metno\]"):
+        server.assert_stayed_on_loopback()
+    log.write_text(LOG.replace("ClientConnectorDNSError", "HTTP 500"), encoding="utf-8")
+    assert server.assert_stayed_on_loopback().outside == []
 
 
 def test_a_clean_log() -> None:

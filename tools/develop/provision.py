@@ -37,11 +37,10 @@ def provision(ha_url: str, api_url: str, credentials: dict[str, str]) -> None:
         api.log_in(USERNAME, PASSWORD)
         api.finish_onboarding()
     else:
+        # scripts/develop marked onboarding's core_config step done before the
+        # first start (confirm-http), so onboarding sets up none of the
+        # integrations it would (a weather forecast, a radio browser, ...).
         api.onboard(USERNAME, PASSWORD, name="Developer")
-        # Onboarding adds a weather forecast, a radio browser and a shopping
-        # list by itself; the demo needs none, and without internet the
-        # forecast logs an error every few minutes.
-        api.remove_onboarding_integrations()
     if not api.config_entries("clarify"):
         result = api.config_flow(
             "clarify",

@@ -1,13 +1,16 @@
 """Command line of the harness: ``python -m tools.realserver confirm-http DIR HOST PORT``.
 
-`confirm-http` stores HOST:PORT as Home Assistant's confirmed HTTP settings in a
-configuration directory (see http_store.py); it runs in the server environment.
+`confirm-http` prepares a configuration directory for Home Assistant's first
+start: it stores HOST:PORT as confirmed HTTP settings (see http_store.py) and,
+unless the directory has an onboarding store already, marks onboarding's
+core_config step done, so that onboarding sets up no integration that reaches
+the internet (see onboarding_store.py). It runs in the server environment.
 """
 
 from pathlib import Path
 import sys
 
-from .http_store import write_store
+from . import http_store, onboarding_store
 
 
 def main(argv: list[str]) -> None:
@@ -15,7 +18,8 @@ def main(argv: list[str]) -> None:
     if len(argv) != 4 or argv[0] != "confirm-http":
         sys.exit(__doc__)
     _, config_dir, host, port = argv
-    write_store(Path(config_dir), host, int(port))
+    http_store.write_store(Path(config_dir), host, int(port))
+    onboarding_store.write_store(Path(config_dir))
 
 
 if __name__ == "__main__":

@@ -9,16 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 import json
 import time
-from typing import Any, Final
+from typing import Any
 import urllib.error
 import urllib.parse
 import urllib.request
-
-# Integrations Home Assistant's onboarding sets up by itself (the core_config
-# step); without internet they only log errors, so the harness removes them.
-ONBOARDING_INTEGRATIONS: Final = frozenset(
-    {"google_translate", "met", "radio_browser", "shopping_list"}
-)
 
 
 class HomeAssistantApiError(Exception):
@@ -150,6 +144,7 @@ class HomeAssistantClient:
         """Onboard a fresh Home Assistant with an owner, as the wizard does.
 
         All four steps: without the last three the browser lands in the wizard.
+        The configuration must have core_config done already (onboarding_store).
         """
         answer = self.request(
             "POST",
@@ -167,13 +162,25 @@ class HomeAssistantClient:
         self.finish_onboarding()
 
     def finish_onboarding(self) -> None:
-        """Finish whichever onboarding steps after the user's are not done."""
+        """Finish whichever onboarding steps after the user's are not done.
+
+        Except core_config: finishing it sets up integrations that reach the
+        internet (a weather forecast, a radio browser), so it must have been
+        done before Home Assistant started (see onboarding_store.py).
+
+        Raises:
+            RuntimeError: core_config is not done.
+        """
         steps = {
             step["step"]: step["done"]
             for step in self.request("GET", "/api/onboarding", authenticated=False)
         }
         if not steps.get("core_config", True):
-            self.request("POST", "/api/onboarding/core_config")
+            raise RuntimeError(
+                "onboarding's core_config step is not done: finishing it would set"
+                " up integrations that reach the internet; start from a configuration"
+                " made by `python -m tools.realserver confirm-http`"
+            )
         if not steps.get("analytics", True):
             self.request("POST", "/api/onboarding/analytics")
         if not steps.get("integration", True):
@@ -304,31 +311,6 @@ class HomeAssistantClient:
     def delete_config_entry(self, entry_id: str) -> None:
         """Remove a config entry."""
         self.request("DELETE", f"/api/config/config_entries/entry/{entry_id}")
-
-    def remove_onboarding_integrations(self, timeout: float = 30.0) -> list[str]:
-        """Remove the integrations onboarding set up by itself; returns their domains.
-
-        Onboarding starts their setup in the background: this waits (at most
-        `timeout`) until every one of them that can load here has an entry.
-        google_translate cannot (its requirements are not installed) and never does.
-        """
-        expected = ONBOARDING_INTEGRATIONS - {"google_translate"}
-
-        def created() -> list[dict[str, Any]] | None:
-            entries = [
-                entry
-                for entry in self.config_entries()
-                if entry["source"] == "onboarding"
-            ]
-            return entries if {e["domain"] for e in entries} >= expected else None
-
-        try:
-            entries = wait_for(created, timeout=timeout, what="onboarding's entries")
-        except TimeoutError:
-            entries = [e for e in self.config_entries() if e["source"] == "onboarding"]
-        for entry in entries:
-            self.delete_config_entry(entry["entry_id"])
-        return sorted(entry["domain"] for entry in entries)
 
     # ------------------------------------------------------------------ flows
 

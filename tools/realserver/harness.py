@@ -9,7 +9,11 @@
         installation.hass.assert_log_clean()
 
 On leaving the block both servers stop gracefully (Home Assistant first, so
-that its last send still finds the emulator) and the logs are checked.
+that its last send still finds the emulator) and the logs are checked. Home
+Assistant may hold config entries of this integration only, besides a few of
+its own (HOME_ASSISTANT_ENTRIES; onboarding sets up none: see
+onboarding_store.py), and nothing may send a request beyond 127.0.0.1: the
+entries are checked after the start and on leaving, the logs on leaving.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ logger:
     custom_components.clarify: debug
 """
 
+# The config entries Home Assistant 2026.11 gives default integrations of its
+# own at every start (source "system"). analytics sends nothing until someone
+# opts in, and backup writes to the disk; the Marketplace fetches its catalog
+# from the internet after every start, which is not onboarding's doing and is
+# let through for now.
+HOME_ASSISTANT_ENTRIES: Final = frozenset({"analytics", "backup", "marketplace"})
+
 
 class RealInstallation:
     """The emulator and an onboarded Home Assistant in `run_dir`."""
@@ -85,10 +96,33 @@ class RealInstallation:
         self.hass.start()
         if fresh or not self.api.is_onboarded():
             self.api.onboard(USERNAME, PASSWORD)
-            self.api.remove_onboarding_integrations()
         else:
             self.api.log_in(USERNAME, PASSWORD)
         self.api.wait_until_running()
+        self.assert_only_own_entries()
+
+    def assert_only_own_entries(self) -> None:
+        """Fail if Home Assistant holds a config entry of another integration.
+
+        The tests add only this one; another was set up by Home Assistant
+        itself (as onboarding sets up a weather forecast), and may reach
+        beyond 127.0.0.1. Let through: Home Assistant's own entries of
+        HOME_ASSISTANT_ENTRIES, and disabled entries (never set up).
+        """
+        others = sorted(
+            f"{entry['domain']} ({entry['source']}, {entry['state']})"
+            for entry in self.api.config_entries()
+            if entry["domain"] != DOMAIN
+            and not entry["disabled_by"]
+            and not (
+                entry["domain"] in HOME_ASSISTANT_ENTRIES
+                and entry["source"] == "system"
+            )
+        )
+        if others:
+            raise AssertionError(
+                "Home Assistant set up integrations no test added: " + ", ".join(others)
+            )
 
     def stop(self) -> None:
         """Stop Home Assistant, then the emulator (both gracefully)."""
@@ -112,10 +146,21 @@ class RealInstallation:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        """Stop, and check the logs unless the block already failed."""
-        self.stop()
-        if exc_type is None and self.check_log_on_exit:
-            self.hass.assert_log_clean(allow=self.log_allow)
+        """Stop, and check the entries and the logs unless the block already failed.
+
+        The entries are checked only if Home Assistant still runs; the logs
+        always for requests beyond 127.0.0.1, and for this integration's
+        errors if `check_log_on_exit`.
+        """
+        try:
+            if exc_type is None and self.hass.running:
+                self.assert_only_own_entries()
+        finally:
+            self.stop()
+        if exc_type is None:
+            self.hass.assert_stayed_on_loopback()
+            if self.check_log_on_exit:
+                self.hass.assert_log_clean(allow=self.log_allow)
 
     def add_clarify(self, *, credentials_file: bool = False) -> dict[str, Any]:
         """Add the integration for the emulator's integration through the REST config flow.

@@ -2,8 +2,9 @@
 
 A problem is an ERROR or CRITICAL record, or any record that carries a
 traceback. Problems that name the integration under test fail a test; the
-others (Home Assistant's own, on a machine without internet or ffmpeg) are
-reported.
+others (Home Assistant's own, on a machine without ffmpeg) are reported.
+Records of any level that show a request beyond 127.0.0.1 are collected apart:
+no test may send one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ _RECORD: Final = re.compile(
     r"\((?P<thread>[^)]*)\) \[(?P<logger>[^\]]*)\] (?P<message>.*)$"
 )
 _TRACEBACK: Final = "Traceback (most recent call last)"
+# Signs of a request beyond 127.0.0.1: a failed name lookup (the loopback
+# address needs none), or a failed connection to another host (aiohttp's
+# words). met's "Access to https://api.met.no/... returned error
+# 'ClientConnectorDNSError'" is one; a request that succeeds leaves no sign.
+_OUTSIDE: Final = re.compile(
+    r"ClientConnectorDNSError|Temporary failure in name resolution"
+    r"|Name or service not known|No address associated with hostname"
+    r"|Domain name not found"
+    r"|Cannot connect to host (?!(?:127\.0\.0\.1|localhost|\[::1\]):)"
+)
 
 
 @dataclass(slots=True)
@@ -49,6 +60,11 @@ class LogRecord:
         return self.level in ("ERROR", "CRITICAL") or any(
             _TRACEBACK in line for line in self.more
         )
+
+    @property
+    def reaches_outside(self) -> bool:
+        """Whether it shows a request beyond 127.0.0.1 (one that failed)."""
+        return _OUTSIDE.search(self.text) is not None
 
     def names(self, domain: str) -> bool:
         """Whether the record is about an integration: its logger, a word, a path."""
@@ -81,11 +97,15 @@ def parse_log(text: str, source: str = "") -> list[LogRecord]:
 
 @dataclass(slots=True)
 class LogReport:
-    """The problems in one or more log files, split by whether they name `domain`."""
+    """The problems in one or more log files, split by whether they name `domain`.
+
+    And, apart, the records of any level that show a request beyond 127.0.0.1.
+    """
 
     domain: str
     about_domain: list[LogRecord] = field(default_factory=list)
     others: list[LogRecord] = field(default_factory=list)
+    outside: list[LogRecord] = field(default_factory=list)
 
     @classmethod
     def from_files(cls, paths: Iterable[Path], domain: str) -> LogReport:
@@ -97,6 +117,8 @@ class LogReport:
             except FileNotFoundError:
                 continue
             for record in parse_log(text, source=path.name):
+                if record.reaches_outside:
+                    report.outside.append(record)
                 if not record.is_problem:
                     continue
                 if record.names(domain):
@@ -106,11 +128,15 @@ class LogReport:
         return report
 
     def summary(self, *, limit: int = 20) -> str:
-        """The problems naming the domain in full, then the others' first lines."""
+        """The problems naming the domain in full, then the others' first lines.
+
+        Then the records that show a request beyond 127.0.0.1, in full.
+        """
         parts: list[str] = []
         for title, records, whole in (
             (f"problems naming {self.domain}", self.about_domain, True),
             ("other problems (not this integration's)", self.others, False),
+            ("records of requests beyond 127.0.0.1", self.outside, True),
         ):
             if not records:
                 continue

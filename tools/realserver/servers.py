@@ -237,12 +237,16 @@ class HomeAssistantServer:
             integration, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )
         if not (self.config_dir / STORE_PATH).exists():
-            self._seed_http_settings()
+            self._seed_stores()
 
-    def _seed_http_settings(self) -> None:
-        """Store the address as confirmed settings (see http_store: no trial)."""
+    def _seed_stores(self) -> None:
+        """Store the address as confirmed settings (see http_store: no trial).
+
+        And mark onboarding's core_config step done, so that finishing
+        onboarding sets up nothing that reaches the internet (see onboarding_store).
+        """
         seeder = ServerProcess(
-            "the HTTP settings writer",
+            "the HTTP and onboarding store writer",
             run_in_command(
                 self.environment,
                 [
@@ -363,6 +367,21 @@ class HomeAssistantServer:
         ]
         if report.about_domain:
             raise AssertionError(report.summary())
+        return report
+
+    def assert_stayed_on_loopback(self) -> LogReport:
+        """Fail if a log shows a request beyond 127.0.0.1, by anyone.
+
+        Only a failed request leaves a sign (a failed name lookup, a failed
+        connection to another host); on a machine without internet, every
+        request to it fails. Returns the report.
+        """
+        report = self.log_report()
+        if report.outside:
+            raise AssertionError(
+                "Home Assistant sent requests beyond 127.0.0.1:\n"
+                + "\n".join(f"  [{r.source}] {r.text}" for r in report.outside)
+            )
         return report
 
     def log_tail(self, lines: int = 40) -> str:
