@@ -11,9 +11,10 @@
 On leaving the block both servers stop gracefully (Home Assistant first, so
 that its last send still finds the emulator) and the logs are checked. Home
 Assistant may hold config entries of this integration only, besides a few of
-its own (HOME_ASSISTANT_ENTRIES; onboarding sets up none: see
-onboarding_store.py), and nothing may send a request beyond 127.0.0.1: the
-entries are checked after the start and on leaving, the logs on leaving.
+its own (HOME_ASSISTANT_ENTRIES; onboarding sets up none, the Marketplace is
+disabled: see onboarding_store.py and entries_store.py), and nothing may send
+a request beyond 127.0.0.1: the entries are checked after the start and on
+leaving, the logs on leaving.
 """
 
 from __future__ import annotations
@@ -53,11 +54,11 @@ logger:
 """
 
 # The config entries Home Assistant 2026.11 gives default integrations of its
-# own at every start (source "system"). analytics sends nothing until someone
-# opts in, and backup writes to the disk; the Marketplace fetches its catalog
-# from the internet after every start, which is not onboarding's doing and is
-# let through for now.
-HOME_ASSISTANT_ENTRIES: Final = frozenset({"analytics", "backup", "marketplace"})
+# own at every start (source "system") that keep to this machine: analytics
+# sends nothing until someone opts in, and backup writes to the disk. The
+# Marketplace's entry is there too, disabled before the first start: it would
+# fetch its catalog from the internet (see entries_store.py).
+HOME_ASSISTANT_ENTRIES: Final = frozenset({"analytics", "backup"})
 
 
 class RealInstallation:

@@ -243,10 +243,12 @@ class HomeAssistantServer:
         """Store the address as confirmed settings (see http_store: no trial).
 
         And mark onboarding's core_config step done, so that finishing
-        onboarding sets up nothing that reaches the internet (see onboarding_store).
+        onboarding sets up nothing that reaches the internet (see
+        onboarding_store), and disable the Marketplace, which would fetch its
+        catalog from the internet (see entries_store).
         """
         seeder = ServerProcess(
-            "the HTTP and onboarding store writer",
+            "the store writer",
             run_in_command(
                 self.environment,
                 [
