@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 import sys
-from typing import Final
+from typing import Any, Final
 
 from tools.realserver.client import HomeAssistantClient, wait_for
 
@@ -54,16 +54,34 @@ def provision(ha_url: str, api_url: str, credentials: dict[str, str]) -> None:
         if result.get("type") != "create_entry":
             raise RuntimeError(f"Adding Clarify failed: {result}")
         entry_id = result["result"]["entry_id"]
-        api.options_flow(
+        # Options are for a loaded entry (and a loaded one offers the history).
+        api.wait_for_entry_state(entry_id)
+        result = api.options_flow(
             entry_id, {"next_step_id": "entities"}, {"entities": list(DEMO_ENTITIES)}
         )
-        api.options_flow(
+        if result.get("step_id") == "history":
+            # The recorder runs (history:), so the flow offers to send what it
+            # holds of the entities just chosen: the demo starts from now.
+            result = api.request(
+                "POST",
+                f"/api/config/config_entries/options/flow/{result['flow_id']}",
+                json_body={"send_history": False},
+            )
+        _expect_saved(result, "choosing the demo entities")
+        result = api.options_flow(
             entry_id,
             {"next_step_id": "settings"},
             {"flush_interval": DEMO_FLUSH_INTERVAL},
         )
+        _expect_saved(result, "setting the send interval")
         print("Added the Clarify integration with the demo entities")  # noqa: T201
     print(f"Home Assistant: {ha_url}  (user {USERNAME}, password {PASSWORD})")  # noqa: T201
+
+
+def _expect_saved(result: dict[str, Any], what: str) -> None:
+    """Fail unless an options flow ended by saving the options."""
+    if result.get("type") != "create_entry":
+        raise RuntimeError(f"{what} failed: {result}")
 
 
 def main() -> None:

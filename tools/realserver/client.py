@@ -171,10 +171,7 @@ class HomeAssistantClient:
         Raises:
             RuntimeError: core_config is not done.
         """
-        steps = {
-            step["step"]: step["done"]
-            for step in self.request("GET", "/api/onboarding", authenticated=False)
-        }
+        steps = self._onboarding_steps()
         if not steps.get("core_config", True):
             raise RuntimeError(
                 "onboarding's core_config step is not done: finishing it would set"
@@ -192,8 +189,20 @@ class HomeAssistantClient:
 
     def is_onboarded(self) -> bool:
         """Whether the owner exists (the first onboarding step is done)."""
-        steps = self.request("GET", "/api/onboarding", authenticated=False)
-        return all(step["done"] for step in steps if step["step"] == "user")
+        return self._onboarding_steps().get("user", True)
+
+    def _onboarding_steps(self) -> dict[str, bool]:
+        """Each onboarding step by name, and whether it is done.
+
+        Empty once all are done: Home Assistant then serves no onboarding API.
+        """
+        try:
+            steps = self.request("GET", "/api/onboarding", authenticated=False)
+        except HomeAssistantApiError as err:
+            if err.status == 404:
+                return {}
+            raise
+        return {step["step"]: bool(step["done"]) for step in steps}
 
     def log_in(self, username: str, password: str) -> None:
         """Log in with a username and password through the login flow."""
