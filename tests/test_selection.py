@@ -640,3 +640,37 @@ async def test_a_burst_of_new_entities_is_resolved_in_slices_and_loses_nothing(
         first.last_updated: 1.0,
         last: 42.0,
     }
+
+
+async def test_options_applied_while_an_entity_arrives_are_applied(
+    hass: HomeAssistant,
+    home: Home,
+    sim: SimulatedTime,
+    emulator: ClarifyEmulator,
+    integration: IntegrationCredentials,
+) -> None:
+    """Two callers wait for one resolve; the first one's next step starts another.
+
+    As when options are saved while setup goes on and registers its status
+    entities: the second caller must wait for that one too, not fail on it.
+    """
+    entry = make_entry(
+        emulator, integration, [], **{CONF_TARGETS: {"area_id": [home.kitchen]}}
+    )
+    await setup_entry(hass, entry)
+    listener = entry.runtime_data.exporter.listener
+    options = ClarifyOptions.from_entry(entry)
+    _entity(hass, "sensor.early", area_id=home.kitchen)
+
+    async def track_then_register() -> None:
+        await listener.async_track(options)
+        _entity(hass, "sensor.late", area_id=home.kitchen)
+
+    first = hass.async_create_task(track_then_register())
+    second = hass.async_create_task(listener.async_track(options))
+    await asyncio.gather(first, second)
+    await hass.async_block_till_done()
+    assert {"sensor.early", "sensor.late"} <= set(listener.tracked)
+    sim.set_state("sensor.late", "7")
+    await sim.run(70)
+    assert list(stored_points(emulator, integration)["sensor.late"].values())[-1] == 7.0

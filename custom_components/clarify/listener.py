@@ -215,8 +215,12 @@ class EntityListener:
             task.result()
 
     async def async_settled(self) -> None:
-        """Wait until what was asked of the selection so far is tracked."""
-        if (task := self._resolve_task) is not None and not task.done():
+        """Wait until what was asked of the selection so far is tracked.
+
+        Whoever resumes first after a resolve may start the next one (a
+        registry change): a later waiter waits for that one too.
+        """
+        while (task := self._resolve_task) is not None and not task.done():
             await asyncio.wait({task})
 
     @callback
