@@ -64,9 +64,10 @@ import base64
 import binascii
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 import heapq
 import itertools
 from itertools import repeat
@@ -326,6 +327,13 @@ class Readings(NamedTuple):
     values: array[float]
 
 
+# `Readings(...)` runs NamedTuple's `__new__`, Python code that costs more than
+# the rest of handing a key's new readings to the journal; this does not.
+_readings: Final[Callable[[tuple[str, array[int], array[float]]], Readings]] = partial(
+    tuple.__new__, Readings
+)
+
+
 class JournalBatch(NamedTuple):
     """What changed in a buffer since the journal last drained it.
 
@@ -533,7 +541,15 @@ class SampleBuffer:
         else:
             due, per_request = pace.schedule(map(rshift, order, repeat(_PLACE_BITS)))
             allowance = max(NULL_ALLOWANCE, per_request - 1)
-        heapq.heapify(order)
+        pop: Callable[[], int]
+        if allowance is None:
+            # Every key is looked at in turn until one does not fit: one sort
+            # costs less than a heap's pops.
+            order.sort(reverse=True)
+            pop = order.pop
+        else:
+            heapq.heapify(order)
+            pop = partial(heapq.heappop, order)
         budget = max_bytes - _FRAME_BYTES
         chosen: list[tuple[_Series, int]] = []
         frame_times: set[int] = set()
@@ -542,7 +558,7 @@ class SampleBuffer:
         passed = 0
         position = -1
         while order:
-            series = pool[heapq.heappop(order) & _PLACE_MASK]
+            series = pool[pop() & _PLACE_MASK]
             position += 1
             # The pending readings; a view (no copy) when there is no dead prefix.
             pending = series.times if not series.head else series.times[series.head :]
@@ -682,10 +698,12 @@ class SampleBuffer:
         changed since, never to the readings buffered.
         """
         ledger = self._ledger
+        # Most keys have nothing new at a write: two reads tell.
         appended = [
             readings
             for series in ledger.series.values()
-            if (readings := series.drain_log()) is not None
+            if (len(series.times) > series.journaled or series.log_times)
+            and (readings := series.drain_log()) is not None
         ]
         drops, ledger.drops = ledger.drops, []
         # The journal applies a batch's appends before its drops: a reading
@@ -1107,13 +1125,17 @@ class _Series:
         """Hand over everything the journal has not seen, in order; None if nothing."""
         start = max(self.journaled, self.head)
         times = self.times
-        if len(times) == start and not self.log_times:
-            return None
-        log_times, log_values = self.log_times, self.log_values
-        if len(times) > start:
+        end = self.journaled = len(times)
+        log_times = self.log_times
+        if not log_times:
+            # The common case: new readings at the end only.
+            if end == start:
+                return None
+            return _readings((self.key, times[start:], self.values[start:]))
+        log_values = self.log_values
+        if end > start:
             log_times.extend(times[start:])
             log_values.extend(self.values[start:])
-        self.journaled = len(times)
         self.log_times = array("q")
         self.log_values = array("d")
         return Readings(self.key, log_times, log_values)
@@ -1230,7 +1252,8 @@ class _Series:
 
     def take(self, count: int) -> tuple[array[int], array[float]]:
         """Move the oldest `count` pending readings in flight and return them."""
-        self.log_tail()
+        if self.journaled < len(self.times):
+            self.log_tail()
         start = self.head
         end = start + count
         if start == 0 and end == len(self.times):
