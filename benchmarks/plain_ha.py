@@ -779,6 +779,16 @@ async def memory_growth(
     )
     gc.collect()
     used = tracemalloc.get_traced_memory()[0]
+    # Where it is: the largest allocation sites still holding memory.
+    where = [
+        {
+            "site": f"{Path(stat.traceback[0].filename).name}:"
+            f"{stat.traceback[0].lineno}",
+            "bytes": stat.size,
+            "blocks": stat.count,
+        }
+        for stat in tracemalloc.take_snapshot().statistics("lineno")[:10]
+    ]
     tracemalloc.stop()
     count = len(exporter.buffer)
 
@@ -802,6 +812,7 @@ async def memory_growth(
             (item["peak_bytes_per_reading"] for item in growth), default=None
         ),
         "samples": samples,
+        "where": where,
         "ha_alone_peak_bytes": alone_peak,
         "ha_alone_changes": alone,
     }
