@@ -938,8 +938,10 @@ def profiles_markdown(results: dict[str, Any]) -> str:
             readings = memory["readings"]
             lines.extend(
                 [
-                    f"### Memory at the end of the growth to {readings:,} readings: "
-                    "the largest allocation sites (tracemalloc)",
+                    (
+                        f"### Memory at the end of the growth to {readings:,} "
+                        "readings: the largest allocation sites (tracemalloc)"
+                    ),
                     "",
                     *(
                         f"- `{item['site']}`: {item['bytes'] / readings:.1f} B per "
