@@ -22,11 +22,11 @@ release, which the type checker runs against, has no Marketplace.
 from __future__ import annotations
 
 import importlib
-import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
+
+from .store_file import write_if_absent
 
 # The store's file name, relative to the configuration directory.
 STORE_PATH = Path(".storage") / "core.config_entries"
@@ -67,13 +67,7 @@ def write_store(config_dir: Path) -> Path | None:
     Returns its path, or None if there is one already: the entries of a
     configuration Home Assistant has started on are left as they are.
     """
-    path = config_dir / STORE_PATH
-    if path.exists():
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = json.dumps(disabled_marketplace_store(), indent=2)
     # Not private: Home Assistant writes this store readable by all.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(document)
-    return path
+    return write_if_absent(
+        config_dir / STORE_PATH, disabled_marketplace_store(), mode=0o644
+    )

@@ -23,10 +23,10 @@ release, which the type checker runs against, has another onboarding.
 from __future__ import annotations
 
 import importlib
-import json
-import os
 from pathlib import Path
 from typing import Any
+
+from .store_file import write_if_absent
 
 # The store's file name, relative to the configuration directory.
 STORE_PATH = Path(".storage") / "onboarding"
@@ -50,13 +50,5 @@ def write_store(config_dir: Path) -> Path | None:
     Returns its path, or None if there is one already: a configuration that
     Home Assistant has started on keeps the steps it has done.
     """
-    path = config_dir / STORE_PATH
-    if path.exists():
-        return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = json.dumps(onboarding_store(), indent=2)
     # Private, like every store Home Assistant writes with private=True.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        file.write(document)
-    return path
+    return write_if_absent(config_dir / STORE_PATH, onboarding_store(), mode=0o600)
