@@ -1064,6 +1064,21 @@ class Model:
 
 
 MODEL_KEYS = ("a", "b", "sensor.c")
+# What happens to frames and the bound, in both property tests below.
+FRAME_OPERATIONS = (
+    st.tuples(st.just("take"), st.integers(100, 1_500)),
+    st.tuples(st.just("confirm")),
+    st.tuples(st.just("release")),
+    st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
+    st.tuples(st.just("capacity"), st.integers(1, 12)),
+)
+# As shipped, and with the arrays compacted and the drop queue rebuilt
+# whenever they may be.
+STRESS = pytest.mark.parametrize(
+    "stress",
+    [False, True],
+    ids=["as shipped", "compacting and rebuilding at every chance"],
+)
 OPERATIONS = st.lists(
     st.one_of(
         st.tuples(
@@ -1073,7 +1088,6 @@ OPERATIONS = st.lists(
             st.sampled_from([0, 1, 499_999, 500_000, 999_999]),
             st.floats(allow_nan=False, allow_infinity=False),
         ),
-        st.tuples(st.just("take"), st.integers(100, 1_500)),
         # Paced: the time of the request, a slot and a horizon (seconds from
         # T0), and a bound on the work.
         st.tuples(
@@ -1084,21 +1098,14 @@ OPERATIONS = st.lists(
             st.integers(0, 8),
             st.integers(0, 800),
         ),
-        st.tuples(st.just("confirm")),
-        st.tuples(st.just("release")),
-        st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
-        st.tuples(st.just("capacity"), st.integers(1, 12)),
+        *FRAME_OPERATIONS,
         st.tuples(st.just("restart")),
     ),
     max_size=80,
 )
 
 
-@pytest.mark.parametrize(
-    "stress",
-    [False, True],
-    ids=["as shipped", "compacting and rebuilding at every chance"],
-)
+@STRESS
 @settings(max_examples=300, deadline=None)
 @given(capacity=st.integers(1, 12), operations=OPERATIONS)
 # Dropped for room, then appended again the very same before the journal's
@@ -1252,22 +1259,14 @@ JOURNAL_OPERATIONS = st.lists(
             st.sampled_from(MODEL_KEYS),
             st.lists(st.tuples(st.integers(-6, 8), st.floats(-5, 5)), max_size=4),
         ),
-        st.tuples(st.just("take"), st.integers(100, 1_500)),
-        st.tuples(st.just("confirm")),
-        st.tuples(st.just("release")),
-        st.tuples(st.just("reject"), st.sets(st.sampled_from(MODEL_KEYS))),
-        st.tuples(st.just("capacity"), st.integers(1, 12)),
+        *FRAME_OPERATIONS,
         st.tuples(st.just("write")),
     ),
     max_size=80,
 )
 
 
-@pytest.mark.parametrize(
-    "stress",
-    [False, True],
-    ids=["as shipped", "compacting and rebuilding at every chance"],
-)
+@STRESS
 @settings(max_examples=300, deadline=None)
 @given(capacity=st.integers(1, 12), operations=JOURNAL_OPERATIONS)
 # A write, then a new reading that pushes the one written out: dropping it
