@@ -276,11 +276,16 @@ async def hot_path_breakdown(
     try:
         listener = h.exporter_of(entry).listener
         callback = listener._async_state_changed  # noqa: SLF001
-        target = listener._targets[entity_ids[0]]  # noqa: SLF001
-    except (AttributeError, KeyError) as err:
+        # The entity's signals, decided by its first change in the rounds.
+        target = listener._tracked[entity_ids[0]].signals[0]  # noqa: SLF001
+    except (AttributeError, KeyError, IndexError) as err:
         return {"unavailable": repr(err)}
     state = hass.states.get(entity_ids[0])
-    event = Event("state_changed", {"entity_id": entity_ids[0], "new_state": state})
+    # The same attributes as the state before: the common case.
+    event = Event(
+        "state_changed",
+        {"entity_id": entity_ids[0], "old_state": state, "new_state": state},
+    )
     calls = 20_000
     base = int(time.time()) * 1_000_000
     times = iter(range(base, base + 10**9 * 1_000_000, 1_000_000))
