@@ -19,8 +19,9 @@ pure (standard library and orjson), so it is fast to test and to reason about:
   through `drain_journal`: the readings appended since it last drained, each
   reading dropped for lack of room. An append at the end of a series (nearly
   all of them) is found there, in the series' arrays, so it writes no log of
-  its own; `confirm` and `reject` return the readings they removed. Readings placed with `load_series` or `merge(..., journal=False)`
-  are already on disk and are not logged.
+  its own; `confirm` and `reject` return the readings they removed. Readings
+  placed with `load_series` or `merge(..., journal=False)` are already on disk
+  and are not logged.
 
 Times are integer microseconds since the Unix epoch, UTC (see `datetime_to_us`);
 values are finite floats. The caller guarantees both: checking them here would
@@ -1123,22 +1124,20 @@ class _Series:
 
     def drain_log(self) -> Readings | None:
         """Hand over everything the journal has not seen, in order; None if nothing."""
-        start = max(self.journaled, self.head)
-        times = self.times
-        end = self.journaled = len(times)
-        log_times = self.log_times
-        if not log_times:
-            # The common case: new readings at the end only.
+        if not self.log_times:
+            # The common case: new readings at the end only, handed over as
+            # they are.
+            start = max(self.journaled, self.head)
+            times = self.times
+            end = self.journaled = len(times)
             if end == start:
                 return None
             return _readings((self.key, times[start:], self.values[start:]))
-        log_values = self.log_values
-        if end > start:
-            log_times.extend(times[start:])
-            log_values.extend(self.values[start:])
+        self.log_tail()
+        readings = _readings((self.key, self.log_times, self.log_values))
         self.log_times = array("q")
         self.log_values = array("d")
-        return Readings(self.key, log_times, log_values)
+        return readings
 
     def _insert(self, time_us: int, value: float) -> None:
         """Place a reading older than the newest pending one (the clock went back)."""
